@@ -1,0 +1,283 @@
+"""Wires the stages together and owns the tasks and the shutdown.
+
+sources (sockets, SSE) -> bounded hand-off -> bridge (decode ... encode)
+-> idempotent producer. A fatal error anywhere (bad credentials, a delivery
+that failed for good) stops everything and surfaces as the exit status;
+``stop()`` (SIGTERM/SIGINT) stops intake, drains what was accepted, flushes
+with a deadline and returns normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from connector.bridge import Bridge, OutRecord
+from connector.config import Settings
+from connector.control.handoff import BoundedHandoff, Inbound
+from connector.errors import ConnectorError, FatalError, TransientError
+from connector.normalize.records import ControlKind
+from connector.observe.http import OpsServer
+from connector.observe.metrics import Metrics
+from connector.protocol.families import Family
+from connector.protocol.frames import Ack, decode_stream_frame
+from connector.serde.topics import TopicNames
+from connector.serde.wire import WireEncoder
+from connector.sink.admin import ensure_topics
+from connector.sink.producer import KafkaSink, producer_config
+from connector.source.sse import SseReader
+from connector.source.websocket import WebSocketReader, ws_url
+
+log = logging.getLogger(__name__)
+
+LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
+                   "market_resolved": "/v1/ws/market_resolved"}
+COMPACTED = (Family.orders, Family.fills, Family.markets_new, Family.markets_resolved)
+
+
+def parse_ack(raw: str | bytes) -> tuple[Sequence[str], Sequence[tuple[str, str]]] | None:
+    try:
+        frame = decode_stream_frame(raw, 1 << 24)
+    except ConnectorError:
+        return None
+    if not isinstance(frame, Ack):
+        return None
+    return frame.subscribed, [(r.topic, r.reason or "rejected") for r in frame.rejections]
+
+
+def topic_names(settings: Settings) -> TopicNames:
+    overrides = {Family(k): v for k, v in settings.kafka.topics.items() if k != "dlq"}
+    return TopicNames(prefix=settings.kafka.topic_prefix, overrides=overrides)
+
+
+def registry_client(settings: Settings) -> SchemaRegistryClient:
+    conf: dict[str, Any] = {"url": settings.schema_registry.url}
+    conf.update(settings.schema_registry.client)
+    if settings.schema_registry.basic_auth is not None:
+        conf["basic.auth.user.info"] = settings.schema_registry.basic_auth.reveal()
+    return SchemaRegistryClient(conf)
+
+
+def kafka_conf(settings: Settings) -> dict[str, Any]:
+    password = settings.kafka.sasl_password
+    return producer_config(
+        settings.kafka.bootstrap_servers,
+        f"sequence-connector-{settings.connector.instance_id}",
+        settings.kafka.producer,
+        password.reveal() if password is not None else None,
+    )
+
+
+class Connector:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.topics = topic_names(settings)
+        self.encoder = WireEncoder()
+        c = settings.connector
+        self.handoff = BoundedHandoff(c.queue_max_records, c.queue_max_bytes)
+        self.bridge = Bridge(
+            topics=self.topics, encoder=self.encoder, metrics=self.metrics,
+            instance=c.instance_id, max_frame_bytes=settings.sequence.max_frame_bytes,
+            carry_unknown=c.carry_unknown_fields, dedupe_capacity=c.dedupe_capacity)
+        self.sink: KafkaSink | None = None
+        self.readers: list[WebSocketReader | SseReader] = []
+        self.produced: Tally[str] = Tally()
+        self.ops: OpsServer | None = None
+        self._stop = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.started = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        await self._prepare()
+        assert self.sink is not None
+        tasks = [asyncio.create_task(r.run(), name=f"source:{r.name}") for r in self.readers]
+        worker = asyncio.create_task(self._work(), name="bridge")
+        reports = asyncio.create_task(self.sink.serve_delivery_reports(), name="reports")
+        stopper = asyncio.create_task(self._stop.wait(), name="stop")
+        self.started.set()
+        done, _ = await asyncio.wait([*tasks, worker, stopper],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        error = next((t.exception() for t in done
+                      if not t.cancelled() and t.exception() is not None), None)
+        try:
+            await self._shutdown(tasks, worker, failed=error is not None)
+        finally:
+            reports.cancel()
+            stopper.cancel()
+            if self.ops is not None:
+                await self.ops.stop()
+        if error is not None:
+            raise error
+
+    async def _prepare(self) -> None:
+        s = self.settings
+        if s.sequence.api_key is None:
+            raise FatalError("no Sequence API key: set SEQUENCE_API_KEY or SEQUENCE_API_KEY_FILE")
+        client = registry_client(s)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientError), stop=stop_after_delay(60),
+            wait=wait_exponential(0.2, max=5), reraise=True,
+        ):
+            with attempt:
+                ids = await asyncio.to_thread(self.encoder.register_all, client, self.topics)
+        log.info("schemas registered", extra={"ids": {str(k): v for k, v in ids.items()}})
+        conf = kafka_conf(s)
+        if s.kafka.create_topics:
+            wanted = [(self.topics.topic(f), s.kafka.partitions,
+                       {"cleanup.policy": "compact" if f in COMPACTED else "delete"})
+                      for f in Family]
+            wanted.append((self.topics.dlq, s.kafka.partitions, {"cleanup.policy": "delete"}))
+            created = await asyncio.to_thread(ensure_topics, conf, wanted,
+                                              s.kafka.replication_factor)
+            log.info("topics ready", extra={"topics": created})
+        self.sink = KafkaSink(conf)
+        self.readers = self._build_readers()
+        if s.observe.metrics_port:
+            self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
+                                 self.metrics.registry, self.readiness)
+            await self.ops.start()
+
+    def _build_readers(self) -> list[WebSocketReader | SseReader]:
+        s = self.settings.sequence
+        assert s.api_key is not None
+        key = s.api_key.reveal()
+        readers: list[WebSocketReader | SseReader] = []
+        if s.stream_topics:
+            readers.append(WebSocketReader(
+                name="stream", url=ws_url(s.base_url, "/v1/stream"), api_key=key,
+                handoff=self.handoff, subscribe=s.stream_topics, parse_ack=parse_ack,
+                on_session=self._stream_session, max_frame_bytes=s.max_frame_bytes,
+                open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
+                on_reconnect=lambda: self.metrics.reconnects.labels("stream").inc()))
+        for name in s.lifecycle:
+            readers.append(WebSocketReader(
+                name=name, url=ws_url(s.base_url, LIFECYCLE_PATHS[name]), api_key=key,
+                handoff=self.handoff, subscribe=None, parse_ack=None,
+                on_session=self._lifecycle_session(name), max_frame_bytes=s.max_frame_bytes,
+                open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
+                on_reconnect=lambda n=name: self.metrics.reconnects.labels(n).inc()))
+        for name in s.sse:
+            readers.append(SseReader(
+                name=name, base_url=s.base_url, api_key=key, handoff=self.handoff,
+                max_frame_bytes=s.max_frame_bytes, on_session=self._sse_session(name)))
+        return readers
+
+    # -- session events ---------------------------------------------------------
+    async def _control(self, kind: ControlKind, topic: str, epoch: int, **kw: Any) -> None:
+        await self.handoff.put(Inbound(
+            source="connector", stream="control", raw=None, recv_ns=time.time_ns(),
+            epoch=epoch, channel=topic, control=(kind, topic, kw)))
+
+    async def _stream_session(
+        self, epoch: int, subscribed: Sequence[str], rejected: Sequence[tuple[str, str]]
+    ) -> None:
+        self.metrics.connected.labels("stream").set(1)
+        log.info("subscribed", extra={"epoch": epoch, "subscribed": list(subscribed),
+                                      "rejected": [t for t, _ in rejected]})
+        for topic, reason in rejected:
+            self.metrics.rejected_topics.labels(topic).inc()
+            log.error("topic rejected by Sequence", extra={"topic": topic, "reason": reason})
+            await self._control(ControlKind.subscribe_rejected, topic, epoch, reason=reason)
+        if epoch > 1:
+            for topic in subscribed:
+                await self._control(ControlKind.reconnect, topic, epoch,
+                                    reason="stream reconnected and resubscribed")
+
+    def _lifecycle_session(self, name: str) -> Any:
+        async def session(epoch: int, *_: object) -> None:
+            self.metrics.connected.labels(name).set(1)
+            if epoch > 1:
+                await self._control(ControlKind.reconnect, name, epoch,
+                                    reason="lifecycle socket reconnected; replay is deduped")
+        return session
+
+    def _sse_session(self, name: str) -> Any:
+        async def session(epoch: int) -> None:
+            self.metrics.connected.labels(f"sse:{name}").set(1)
+            if epoch > 1:
+                await self._control(ControlKind.reconnect, f"sse:{name}", epoch,
+                                    reason="SSE stream reconnected")
+        return session
+
+    # -- the bridge worker -------------------------------------------------------
+    async def _work(self) -> None:
+        assert self.sink is not None
+        sink = self.sink
+        while True:
+            self._idle.set()
+            batch = await self.handoff.get_batch(1000)
+            self._idle.clear()
+            self.metrics.queue_depth.set(len(self.handoff))
+            for item in batch:
+                for out in self._outputs(item):
+                    await sink.send(out.topic, out.value, out.key, out.headers,
+                                    on_delivery=self._acked(out))
+            sink.poll(0)
+            self.metrics.producer_queue.set(sink.queue_length())
+
+    def _outputs(self, item: Inbound) -> list[OutRecord]:
+        if item.control is not None:
+            kind, topic, kw = item.control
+            return [self.bridge.control(kind, topic, item.epoch, **kw)]
+        return self.bridge.process(item)
+
+    def _acked(self, out: OutRecord) -> Any:
+        m = self.metrics
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                m.delivery_errors.labels(out.topic).inc()
+                return
+            self.produced[out.topic] += 1
+            m.records_produced.labels(out.topic).inc()
+            now = time.time_ns()
+            m.added_latency.labels(out.topic).observe((now - out.recv_ns) / 1e9)
+            if out.event_ts_ns:
+                m.event_age.labels(out.topic).observe(max(0, now - out.event_ts_ns) / 1e9)
+        return on_delivery
+
+    # -- shutdown ----------------------------------------------------------------
+    async def _shutdown(self, sources: list[asyncio.Task[None]], worker: asyncio.Task[None],
+                        failed: bool) -> None:
+        for task in sources:
+            task.cancel()
+        await asyncio.gather(*sources, return_exceptions=True)
+        deadline = self.settings.connector.drain_timeout_s
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
+        if not failed and not worker.done():
+            # let the worker hand everything already accepted to the producer
+            while (len(self.handoff) or not self._idle.is_set()) and loop.time() < end:
+                if worker.done():
+                    break
+                await asyncio.sleep(0.01)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        if self.sink is not None:
+            left = await self.sink.flush(max(0.1, end - loop.time()))
+            if left:
+                log.error("shutdown deadline passed with records unacknowledged",
+                          extra={"unacknowledged": left})
+            else:
+                log.info("drained", extra={"produced": dict(self.produced)})
+
+    # -- health --------------------------------------------------------------------
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        connected = {r.name: (r.connected.is_set() if isinstance(r, WebSocketReader)
+                              else r.epoch > 0) for r in self.readers}
+        producer_ok = self.sink is not None and self.sink.first_error is None
+        ready = bool(connected) and all(connected.values()) and producer_ok
+        return ready, {"connected": connected, "producer_ok": producer_ok}

@@ -1,0 +1,225 @@
+"""The bridge stage: one inbound frame in, Kafka records out.
+
+decode -> route -> normalise -> dedupe -> encode, all without I/O, so every
+rule here is tested without sockets. Anything that fails a stage becomes a
+dead-letter record carrying the raw bytes and headers naming the stage and
+the error; the stream goes on. Gaps become control records (and a callback,
+so the control layer can re-snapshot).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from connector.control.handoff import Inbound
+from connector.dedupe.store import DedupeStore
+from connector.errors import BadInputError, DecodeError
+from connector.normalize.records import (
+    ControlKind,
+    NormalizedRecord,
+    build_control_record,
+    normalize_record,
+)
+from connector.observe.metrics import Metrics
+from connector.protocol.channels import family_of_channel
+from connector.protocol.families import Family
+from connector.protocol.frames import (
+    LIFECYCLE_KINDS,
+    Ack,
+    Envelope,
+    Gap,
+    ServerError,
+    decode_lifecycle_frame,
+    decode_sse_event,
+    decode_stream_frame,
+)
+from connector.protocol.keys import dedupe_key
+from connector.serde.topics import TopicNames
+from connector.serde.wire import WireEncoder
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+GapListener = Callable[[str, int | None, int], None]
+
+# Header names: stable, documented in the README.
+H_CHANNEL = "sequence.channel"
+H_RECEIVED = "sequence.received_at_ns"
+H_SOURCE = "sequence.source"
+H_INSTANCE = "connector.instance"
+H_STAGE = "dlq.stage"
+H_ERROR = "dlq.error"
+H_FIELD = "dlq.field"
+H_STREAM = "dlq.stream"
+
+DEDUPED = (Family.fills, Family.tca, Family.markets_new, Family.markets_resolved)
+
+
+@dataclass(slots=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    family: Family | None  # None for the DLQ
+    recv_ns: int
+    event_ts_ns: int | None = None
+    dedupe_id: str | None = None
+
+
+class Bridge:
+    def __init__(
+        self,
+        *,
+        topics: TopicNames,
+        encoder: WireEncoder,
+        metrics: Metrics,
+        instance: str,
+        max_frame_bytes: int,
+        carry_unknown: bool,
+        dedupe_capacity: int,
+    ) -> None:
+        self._topics = topics
+        self._topic_of = topics.all_topics()
+        self._encoder = encoder
+        self._m = metrics
+        self._instance = instance
+        self._instance_b = instance.encode()
+        self._max = max_frame_bytes
+        self._carry = carry_unknown
+        self.dedupe: dict[Family, DedupeStore] = {
+            f: DedupeStore(dedupe_capacity) for f in DEDUPED
+        }
+        self.gap_listener: GapListener | None = None
+        self.dlq_count = 0
+
+    # -- entry point -----------------------------------------------------------
+    def process(self, item: Inbound) -> list[OutRecord]:
+        try:
+            return self._process(item)
+        except BadInputError as exc:
+            return [self._dead_letter(item, exc)]
+
+    def _process(self, item: Inbound) -> list[OutRecord]:
+        if item.data is not None and item.family is not None:
+            family = Family(item.family)
+            return self._record(family, item.data, item, item.channel)
+        if item.stream == "stream":
+            return self._stream_frame(item)
+        if item.source == "sse":
+            family, data = decode_sse_event(item.event or "message", item.raw or b"", self._max)
+            return self._record(family, data, item, f"sse:{item.stream}")
+        # lifecycle sockets
+        data = decode_lifecycle_frame(item.raw or b"", self._max)
+        family = LIFECYCLE_KINDS[data["kind"]]
+        return self._record(family, data, item, item.stream)
+
+    def _stream_frame(self, item: Inbound) -> list[OutRecord]:
+        frame = decode_stream_frame(item.raw or b"", self._max)
+        if isinstance(frame, Envelope):
+            family = family_of_channel(frame.channel)
+            return self._record(family, frame.data, item, frame.channel)
+        if isinstance(frame, Gap):
+            return self._gap(frame, item)
+        if isinstance(frame, Ack):
+            # Acks after the first (re-subscribe, unsubscribe) carry news only
+            # when they reject something.
+            return [self.control(ControlKind.subscribe_rejected, r.topic, item.epoch,
+                                 reason=r.reason or "rejected by server")
+                    for r in frame.rejections]
+        if isinstance(frame, ServerError):
+            log.warning("server error frame", extra={"code": frame.code,
+                                                     "message": frame.message})
+            return [self.control(ControlKind.server_error, "*", item.epoch,
+                                 reason=f"{frame.code}: {frame.message}")]
+        raise DecodeError(f"unhandled frame {type(frame).__name__}")
+
+    # -- records -----------------------------------------------------------------
+    def _record(
+        self, family: Family, data: dict[str, Any], item: Inbound, channel: str | None
+    ) -> list[OutRecord]:
+        self._m.events_received.labels(family.value, item.source).inc()
+        identity = dedupe_key(family, data) if family in self.dedupe else None
+        if identity is not None and identity in self.dedupe[family]:
+            self.dedupe[family].hits += 1
+            self._m.dedupe_hits.labels(family.value).inc()
+            return []
+        norm = normalize_record(family, data, carry_unknown=self._carry, channel=channel)
+        if norm.unknown_fields:
+            self._m.unknown_fields.labels(family.value).inc(len(norm.unknown_fields))
+        value = self._encoder.encode(family, norm.value)
+        if identity is not None:
+            # only after it encoded: a record that went to the DLQ must not
+            # shadow a later good copy of the same identity
+            self.dedupe[family].first_time(identity)
+        self._m.last_event_time.labels(family.value).set(item.recv_ns / 1e9)
+        return [OutRecord(self._topic_of[family], norm.key.encode(), value,
+                          self._headers(item, channel), family, item.recv_ns,
+                          norm.event_ts_ns, identity)]
+
+    def _headers(self, item: Inbound, channel: str | None) -> Headers:
+        return [
+            (H_CHANNEL, (channel or item.stream).encode()),
+            (H_RECEIVED, str(item.recv_ns).encode()),
+            (H_SOURCE, item.source.encode()),
+            (H_INSTANCE, self._instance_b),
+        ]
+
+    def _gap(self, gap: Gap, item: Inbound) -> list[OutRecord]:
+        try:
+            family_label = family_of_channel(gap.channel).value
+        except BadInputError:
+            family_label = "unknown"
+        self._m.gaps.labels(family_label).inc()
+        if gap.dropped:
+            self._m.gap_dropped.labels(family_label).inc(gap.dropped)
+        log.warning("gap", extra={"channel": gap.channel, "dropped": gap.dropped,
+                                  "epoch": item.epoch})
+        if self.gap_listener is not None:
+            self.gap_listener(gap.channel, gap.dropped, item.epoch)
+        return [self.control(ControlKind.gap, gap.channel, item.epoch, dropped=gap.dropped,
+                             reason="server dropped events for a slow client")]
+
+    def control(
+        self,
+        kind: ControlKind | str,
+        sequence_topic: str,
+        epoch: int,
+        *,
+        dropped: int | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> OutRecord:
+        """A record for the control topic, so consumers know where data is missing."""
+        now = time.time_ns()
+        norm: NormalizedRecord = build_control_record(
+            kind, sequence_topic, epoch=epoch, at_ns=now, instance=self._instance,
+            dropped=dropped, reason=reason, detail=detail)
+        self._m.control_records.labels(str(kind)).inc()
+        value = self._encoder.encode(Family.control, norm.value)
+        headers: Headers = [(H_SOURCE, b"connector"), (H_INSTANCE, self._instance_b)]
+        return OutRecord(self._topic_of[Family.control], norm.key.encode(), value, headers,
+                         Family.control, now, now)
+
+    def _dead_letter(self, item: Inbound, exc: BadInputError) -> OutRecord:
+        self.dlq_count += 1
+        self._m.dlq_records.labels(exc.stage).inc()
+        raw = item.raw
+        if raw is None:
+            raw = orjson.dumps(item.data, default=str)
+        elif isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        headers = self._headers(item, item.channel)
+        headers += [(H_STAGE, exc.stage.encode()), (H_ERROR, exc.reason[:1000].encode()),
+                    (H_STREAM, item.stream.encode())]
+        if exc.field is not None:
+            headers.append((H_FIELD, exc.field.encode()))
+        log.info("dead letter", extra={"stage": exc.stage, "reason": exc.reason[:200],
+                                       "stream": item.stream})
+        return OutRecord(self._topics.dlq, None, raw, headers, None, item.recv_ns)

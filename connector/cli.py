@@ -1,0 +1,94 @@
+"""``sequence-connector``: entry point only; each command lives in its module."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from connector.config import ConfigError, load_settings
+from connector.errors import FatalError
+
+log = logging.getLogger("connector")
+
+EXIT_FATAL = 2
+EXIT_CONFIG = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sequence-connector",
+        description="Stream Sequence's real-time events into Kafka as exact Avro records.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the connector against real Sequence, Kafka and registry",
+                         description="Run the connector. Settings come from --config (YAML) "
+                         "and SEQCONN__<SECTION>__<KEY> environment variables; the API key "
+                         "from SEQUENCE_API_KEY or SEQUENCE_API_KEY_FILE.")
+    run.add_argument("--config", type=Path, help="YAML settings file")
+
+    demo = sub.add_parser("demo", help="run everything embedded: broker, registry, simulator, "
+                          "connector; then print what Kafka holds")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds to run (default 30)")
+    demo.add_argument("--summary-json", type=Path, help="write {'topics': {topic: count}} here")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--rate", type=float, default=300.0, help="simulated events/s")
+
+    sim = sub.add_parser("simulate", help="run the Sequence simulator alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8080)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--rate", type=float, default=200.0, help="market-data events/s")
+    sim.add_argument("--api-key", action="append", dest="api_keys",
+                     help="accepted API key (repeatable; default seq_test_key)")
+    return p
+
+
+async def _run(config: Path | None) -> None:
+    from connector.app import Connector
+
+    settings = load_settings(config)
+    from connector.observe.logs import setup_logging
+
+    setup_logging(settings.observe.log_format, settings.observe.log_level)
+    connector = Connector(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, connector.stop)
+    log.info("starting", extra={"instance": settings.connector.instance_id,
+                                "topics": list(settings.sequence.stream_topics)})
+    await connector.run()
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            asyncio.run(_run(args.config))
+            return 0
+        if args.command == "demo":
+            from connector.demo import run_demo
+
+            return run_demo(args.duration, args.summary_json, args.seed, args.rate)
+        if args.command == "simulate":
+            from connector.sandbox.simulator import SimulatorConfig, run_simulator
+
+            keys = tuple(args.api_keys or ("seq_test_key",))
+            run_simulator(SimulatorConfig(host=args.host, port=args.port, seed=args.seed,
+                                          rate=args.rate, api_keys=keys))
+            return 0
+    except ConfigError as exc:
+        print(f"sequence-connector: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except FatalError as exc:
+        print(f"sequence-connector: fatal: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        return 130
+    return 1

@@ -1,0 +1,66 @@
+"""Logging: JSON lines for machines, a readable line for terminals.
+
+Structured fields come from ``extra={...}``. Values that look like secrets
+are masked as a last line of defence; the settings already keep secrets in
+``Secret`` objects that never print.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+import orjson
+
+_STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_SECRET_RE = re.compile(r"(seq_(?:live|test)_[A-Za-z0-9_]+|Bearer\s+\S+|wst_[A-Za-z0-9_]+)")
+
+
+def mask(text: str) -> str:
+    return _SECRET_RE.sub(lambda m: m.group(0)[:4] + "****", text)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STD}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": mask(record.getMessage()),
+        }
+        for key, value in _fields(record).items():
+            out[key] = mask(value) if isinstance(value, str) else value
+        if record.exc_info:
+            out["exc"] = mask(self.formatException(record.exc_info))
+        return orjson.dumps(out, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} " \
+               f"{record.levelname:<7} {mask(record.getMessage())}"
+        if extras:
+            line += f"  {mask(extras)}"
+        if record.exc_info:
+            line += "\n" + mask(self.formatException(record.exc_info))
+        return line
+
+
+def setup_logging(fmt: str = "json", level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # librdkafka and websockets are chatty at INFO/DEBUG
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

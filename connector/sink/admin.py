@@ -1,0 +1,52 @@
+"""Topic administration: create the connector's topics with the right policies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from connector.errors import FatalError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(
+    admin_conf: Mapping[str, Any],
+    topics: Iterable[tuple[str, int, Mapping[str, str]]],
+    replication_factor: int = -1,
+    timeout_s: float = 30.0,
+) -> dict[str, str]:
+    """Create missing topics; returns {topic: "created" | "exists"}.
+
+    ``replication_factor=-1`` lets the broker apply its default.
+    """
+    admin = AdminClient(dict(admin_conf))
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise FatalError(f"cannot list topics: {exc}") from exc
+    result: dict[str, str] = {}
+    wanted = []
+    for name, partitions, config in topics:
+        if name in existing:
+            result[name] = "exists"
+        else:
+            wanted.append(NewTopic(name, partitions, replication_factor, config=dict(config)))
+    if not wanted:
+        return result
+    futures = admin.create_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=timeout_s)
+            result[name] = "created"
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
+                result[name] = "exists"
+            else:
+                raise FatalError(f"cannot create topic {name}: {exc}") from exc
+    return result
