@@ -1,0 +1,1 @@
+"""Test helpers that must stay independent of the connector's own stack."""
