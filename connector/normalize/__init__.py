@@ -1,0 +1,21 @@
+"""Pure normalisation: vendor payloads -> exact, Avro-ready records."""
+
+from connector.normalize.fields import decimal_name, timestamp_companion
+from connector.normalize.record_specs import EVENT_TIME_FIELD, RECORD_SPECS
+from connector.normalize.records import (
+    ControlKind,
+    NormalizedRecord,
+    build_control_record,
+    normalize_record,
+)
+
+__all__ = [
+    "EVENT_TIME_FIELD",
+    "RECORD_SPECS",
+    "ControlKind",
+    "NormalizedRecord",
+    "build_control_record",
+    "decimal_name",
+    "normalize_record",
+    "timestamp_companion",
+]
