@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from connector.bridge import Bridge, OutRecord
 from connector.config import Settings
 from connector.control.handoff import BoundedHandoff, Inbound
+from connector.dedupe.rebuild import rebuild_dedupe
 from connector.errors import ConnectorError, FatalError, TransientError
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
@@ -143,6 +144,9 @@ class Connector:
             created = await asyncio.to_thread(ensure_topics, conf, wanted,
                                               s.kafka.replication_factor)
             log.info("topics ready", extra={"topics": created})
+        c = s.connector
+        await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
+                                c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
         self.sink = KafkaSink(conf)
         self.readers = self._build_readers()
         if s.observe.metrics_port:

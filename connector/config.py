@@ -110,6 +110,9 @@ class ConnectorSettings:
     queue_max_records: int = 20_000
     queue_max_bytes: int = 64 * 1024 * 1024
     dedupe_capacity: int = 1_000_000
+    # restart-safe dedupe: keys read back from the tail of each deduped topic
+    dedupe_rebuild_per_partition: int = 200_000
+    dedupe_rebuild_max_age_s: float = 7 * 24 * 3600.0
     drain_timeout_s: float = 30.0
 
 

@@ -84,3 +84,79 @@ class AvroValueDecoder:
 
     def decode(self, topic: str, value: bytes) -> Any:
         return self._deserializer(value, SerializationContext(topic, MessageField.VALUE))
+
+
+def read_tail_keys(
+    conf: Mapping[str, Any],
+    topic: str,
+    max_per_partition: int,
+    since_ms: int = 0,
+    timeout_s: float = 60.0,
+) -> list[bytes]:
+    """Keys of the last ``max_per_partition`` records of each partition, oldest first.
+
+    The end of each partition is taken from the high watermark that fetch
+    responses carry (``get_watermark_offsets(cached=True)``), never from
+    ListOffsets, which tansu answers wrongly. Records older than ``since_ms``
+    are skipped.
+    """
+    consumer_conf = {
+        k: v for k, v in conf.items()
+        if k.startswith(("bootstrap.", "security.", "sasl.", "ssl.", "client.id"))
+    }
+    consumer_conf.update({
+        "group.id": "sequence-connector-dedupe-rebuild",  # never joined (assign only)
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "fetch.wait.max.ms": 100,
+        "statistics.interval.ms": 0,
+    })
+    consumer = Consumer(consumer_conf)
+    keys: list[bytes] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+            return keys
+        deadline = time.monotonic() + timeout_s
+        for partition in sorted(tmeta.partitions):
+            keys.extend(_partition_tail(consumer, topic, partition, max_per_partition,
+                                        since_ms, deadline))
+    finally:
+        consumer.close()
+    return keys
+
+
+def _partition_tail(consumer: Consumer, topic: str, partition: int, limit: int,
+                    since_ms: int, deadline: float) -> list[bytes]:
+    tp = TopicPartition(topic, partition, -2)
+    consumer.assign([tp])
+    # One fetch from the beginning teaches librdkafka the true high watermark.
+    first = None
+    while first is None and time.monotonic() < deadline:
+        first = consumer.poll(0.2)
+    if first is None:
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no fetch from {topic}"))
+    if first.error() is not None and first.error().code() != KafkaError._PARTITION_EOF:
+        raise KafkaException(first.error())
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+    start = max(low, high - limit, 0)
+    out: list[bytes] = []
+    if high <= 0 or start >= high:
+        return out
+    consumer.assign([TopicPartition(topic, partition, start)])
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                break
+            raise KafkaException(err)
+        key = msg.key()
+        if key is not None and msg.timestamp()[1] >= since_ms:
+            out.append(key)
+        if msg.offset() >= high - 1:
+            break
+    return out
