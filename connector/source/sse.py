@@ -76,6 +76,7 @@ class SseReader:
         self._backoff = (backoff_initial, backoff_cap)
         self._last_id: str | None = None
         self.epoch = 0
+        self.frames = 0
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=None)
@@ -102,6 +103,7 @@ class SseReader:
                 async for ev in parse_sse(resp.content.__aiter__(), self._max):
                     if ev.id:
                         self._last_id = ev.id
+                    self.frames += 1
                     await self._handoff.put(Inbound(
                         source="sse", stream=self.name, raw=ev.data, recv_ns=time.time_ns(),
                         epoch=self.epoch, event=ev.event))
