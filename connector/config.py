@@ -62,7 +62,6 @@ DEFAULT_STREAM_TOPICS: tuple[str, ...] = (
     "tca",
     "funding",
     "fair_price",
-    "traces:dep-alpha",
 )
 
 

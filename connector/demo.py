@@ -34,7 +34,7 @@ POLY_YES = "71166707665253014908308475311609108419118036985903834861277070930664
 DEMO_TOPICS = (
     "prices:BTC-USD", "prices:ETH-USD", f"prices:polymarket:{POLY_YES}",
     "book:BTC-USD", "book:ETH-USD", f"book:polymarket:{POLY_YES}",
-    "orders", "fills", "tca", "funding", "fair_price", "traces:dep-alpha",
+    "orders", "fills", "tca", "funding", "fair_price", "traces:dep_sim_alpha",
 )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ POLY = "711667076652530149083084753116091084191180369859038348612770709306641911
 TOPICS = (
     "prices:BTC-USD", "prices:ETH-USD", f"prices:polymarket:{POLY}", "prices:KXBTCZ-26DEC31-T99000:YES",
     "book:BTC-USD", f"book:polymarket:{POLY}", "orders", "fills", "tca", "funding",
-    "fair_price", "traces:dep-alpha",
+    "fair_price", "traces:dep_sim_alpha",
 )  # fmt: skip
 RUN_SECONDS = 20.0
 
