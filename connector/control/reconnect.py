@@ -61,7 +61,9 @@ class WaitBackoffOrRetryAfter:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return not isinstance(exc, FatalError)
+    # CancelledError (a BaseException) must end the loop: retrying it would
+    # make shutdown wait forever.
+    return isinstance(exc, Exception) and not isinstance(exc, FatalError)
 
 
 def retrying(name: str, initial: float = 0.5, cap: float = 30.0, **kw: Any) -> AsyncRetrying:

@@ -38,7 +38,7 @@ def assert_faithful(source: dict[str, Any], decoded: dict[str, Any], where: str 
     for name, value in source.items():
         here = f"{where}.{name}" if where else name
         if name in RESHAPED:
-            assert json.loads(decoded["payload_json"]) == json.loads(json.dumps(value, default=str)), here
+            assert parse_exact(decoded["payload_json"]) == value, here
             continue
         suffix = name[-4:]
         if suffix in SCALES and isinstance(value, int):
