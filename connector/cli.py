@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=30.0, help="seconds to run (default 30)")
     demo.add_argument("--summary-json", type=Path, help="write {'topics': {topic: count}} here")
     demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--rate", type=float, default=300.0, help="simulated events/s")
+    demo.add_argument("--rate", type=float, default=1000.0, help="simulated events/s")
 
     sim = sub.add_parser("simulate", help="run the Sequence simulator alone")
     sim.add_argument("--host", default="127.0.0.1")
