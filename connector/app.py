@@ -147,7 +147,7 @@ class Connector:
         c = s.connector
         await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
                                 c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
-        self.sink = KafkaSink(conf)
+        self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt)
         self.readers = self._build_readers()
         if s.observe.metrics_port:
             self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
@@ -216,6 +216,11 @@ class Connector:
                                     reason="SSE stream reconnected")
         return session
 
+    def _producer_rebuilt(self, reason: str) -> None:
+        self.metrics.producer_rebuilds.inc()
+        log.warning("producer rebuilt; resending unacknowledged records",
+                    extra={"reason": reason})
+
     # -- the bridge worker -------------------------------------------------------
     async def _work(self) -> None:
         assert self.sink is not None
@@ -228,7 +233,7 @@ class Connector:
             for item in batch:
                 for out in self._outputs(item):
                     await sink.send(out.topic, out.value, out.key, out.headers,
-                                    on_delivery=self._acked(out))
+                                    on_ack=self._acked(out))
             sink.poll(0)
             self.metrics.producer_queue.set(sink.queue_length())
 
@@ -241,7 +246,7 @@ class Connector:
     def _acked(self, out: OutRecord) -> Any:
         m = self.metrics
 
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        def on_delivery(err: KafkaError | None, _msg: Message | None) -> None:
             if err is not None:
                 m.delivery_errors.labels(out.topic).inc()
                 return

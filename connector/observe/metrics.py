@@ -54,6 +54,9 @@ class Metrics:
             registry=r)
         self.control_records = Counter(
             p + "control_records_total", "Control records written", ["kind"], registry=r)
+        self.producer_rebuilds = Counter(
+            p + "producer_rebuilds_total",
+            "Producers rebuilt after a fatal error; unacknowledged records resent", registry=r)
         self.queue_depth = Gauge(
             p + "handoff_queue_records", "Records waiting between socket and producer",
             registry=r)

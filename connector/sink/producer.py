@@ -4,8 +4,16 @@ One idempotent producer (``acks=all``) for every topic. ``produce`` never
 blocks the event loop: when librdkafka's bounded queue is full it raises
 :class:`QueueFull` and :meth:`KafkaSink.send` awaits room instead. Delivery
 reports are served by ``poll(0)`` on the event loop's own thread, so callbacks
-need no locks. The first delivery error is latched and raised on the next
-``send``/``flush``: a failed delivery is never silently dropped.
+need no locks.
+
+Nothing accepted is lost: every record stays in an ordered pending table
+until Kafka acknowledges it. When the producer hits a fatal error (an
+idempotent producer stuck on UNKNOWN_PRODUCER_ID after a broker lost its
+state, say) or a record times out, the producer is rebuilt and every pending
+record is produced again, in its original order, before anything new. A
+permanent error for one record (too large, not authorised) is latched and
+raised on the next ``send``/``flush``: a failed delivery is never silently
+dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -22,25 +31,40 @@ from connector.errors import FatalError, TransientError
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
-DeliveryHook = Callable[[str, bool], None]
+AckCallback = Callable[[KafkaError | None, Message | None], None]
 
 # Defaults chosen for a feed that must not fall behind: small linger keeps
-# added latency low while still batching; lz4 is cheap on CPU.
+# added latency low while still batching; lz4 is cheap on CPU. The queue
+# bound (records and bytes) is part of the connector's memory bound.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
     "compression.type": "lz4",
     "linger.ms": 5,
     "batch.num.messages": 10_000,
-    "queue.buffering.max.messages": 100_000,
-    "queue.buffering.max.kbytes": 65_536,
-    "message.timeout.ms": 300_000,
+    "queue.buffering.max.messages": 50_000,
+    "queue.buffering.max.kbytes": 32_768,
+    # a stuck producer (tansu after a restart) is only noticed when records
+    # time out; they are then resent on a new producer, so a short timeout
+    # costs nothing but speeds recovery
+    "message.timeout.ms": 30_000,
     "socket.keepalive.enable": True,
 }
 
 # Properties the connector owns: overriding them would break the delivery
 # guarantees the README promises.
 PINNED = {"enable.idempotence": True, "acks": "all"}
+
+# Errors after which the same records are produced again on a new producer.
+RESEND = {
+    KafkaError._FATAL,
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError.UNKNOWN_PRODUCER_ID,
+    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError._PURGE_QUEUE,
+    KafkaError._PURGE_INFLIGHT,
+}
 
 
 class DeliveryError(FatalError):
@@ -50,8 +74,6 @@ class DeliveryError(FatalError):
         super().__init__(f"delivery to {topic} failed: {error.str()} ({error.name()})")
         self.topic = topic
         self.code = error.code()
-        self.retriable = error.retriable()
-        self.fatal = error.fatal()
 
 
 class QueueFull(TransientError):
@@ -74,45 +96,80 @@ def producer_config(
     return conf
 
 
-class KafkaSink:
-    """Thin typed wrapper with a delivery-error latch."""
+@dataclass(slots=True)
+class Pending:
+    topic: str
+    value: bytes | None
+    key: bytes | None
+    headers: list[tuple[str, bytes]] | None
+    on_ack: AckCallback | None
 
-    def __init__(self, conf: Mapping[str, Any], on_delivery: DeliveryHook | None = None) -> None:
+
+class KafkaSink:
+    """Typed wrapper: pending table, resend on a rebuilt producer, error latch."""
+
+    def __init__(
+        self,
+        conf: Mapping[str, Any],
+        on_rebuild: Callable[[str], None] | None = None,
+    ) -> None:
         self._conf = dict(conf)
-        self._producer = Producer(self._conf, logger=log)
+        self._generation = 0
+        self._producer = self._new_producer()
+        self._pending: dict[int, Pending] = {}
+        self._seq = 0
         self._first_error: DeliveryError | None = None
-        self._on_delivery = on_delivery
-        self.in_flight = 0
+        self._rebuild_reason: str | None = None
+        self._on_rebuild = on_rebuild
         self.delivered = 0
         self.failed = 0
+        self.rebuilds = 0
+        self.resent = 0
+
+    def _new_producer(self) -> Producer:
+        self._generation += 1
+        generation = self._generation
+        conf = dict(self._conf)
+        conf["error_cb"] = lambda err: self._on_error(err, generation)
+        return Producer(conf, logger=log)
 
     # -- producing -------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Records accepted and not yet acknowledged by Kafka."""
+        return len(self._pending)
+
     def produce(
         self,
         topic: str,
         value: bytes | None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        timestamp_ms: int = 0,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        on_ack: AckCallback | None = None,
     ) -> None:
         """Enqueue one record without blocking; QueueFull when there is no room."""
         self.raise_if_failed()
-        callback = self._wrap(on_delivery)
+        if self._rebuild_reason is not None:
+            raise QueueFull("producer is being rebuilt")
+        record = Pending(topic, value, key, list(headers) if headers else None, on_ack)
+        self._seq += 1
+        self._enqueue(self._seq, record)
+        self._pending[self._seq] = record
+
+    def _enqueue(self, seq: int, record: Pending) -> None:
         try:
             self._producer.produce(
-                topic,
-                value=value,
-                key=key,
-                headers=list(headers) if headers else None,
-                timestamp=timestamp_ms,
-                on_delivery=callback,
+                record.topic, value=record.value, key=record.key, headers=record.headers,
+                on_delivery=self._callback(seq, self._generation),
             )
         except BufferError:
             raise QueueFull("producer queue full") from None
         except KafkaException as exc:
-            raise FatalError(f"produce to {topic} failed: {exc}") from exc
-        self.in_flight += 1
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and (err.fatal() or err.code() in RESEND):
+                self.request_rebuild(f"produce failed: {err.str()}")
+                raise QueueFull("producer needs a rebuild") from None
+            raise FatalError(f"produce to {record.topic} failed: {exc}") from exc
 
     async def send(
         self,
@@ -120,36 +177,93 @@ class KafkaSink:
         value: bytes | None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        on_ack: AckCallback | None = None,
     ) -> None:
         """Produce, awaiting room in the queue (backpressure) rather than dropping."""
         while True:
             try:
-                self.produce(topic, value, key, headers, on_delivery=on_delivery)
+                self.produce(topic, value, key, headers, on_ack)
                 return
             except QueueFull:
-                self._producer.poll(0)
-                await asyncio.sleep(0.005)
+                await self._make_room()
 
-    def _wrap(
-        self, user: Callable[[KafkaError | None, Message], None] | None
-    ) -> Callable[[KafkaError | None, Message], None]:
-        def _delivered(err: KafkaError | None, msg: Message) -> None:
-            self.in_flight -= 1
-            topic = msg.topic() or "?"
-            if err is not None:
-                self.failed += 1
-                if self._first_error is None:
-                    self._first_error = DeliveryError(topic, err)
-                    log.error("delivery failed", extra={"topic": topic, "error": err.str()})
-            else:
+    async def _make_room(self) -> None:
+        if self._rebuild_reason is not None:
+            await self.rebuild()
+            return
+        self._producer.poll(0)
+        await asyncio.sleep(0.005)
+
+    def _callback(self, seq: int, generation: int) -> Callable[[KafkaError | None, Message], None]:
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if generation != self._generation:
+                return  # a report from a producer we replaced: the record was resent
+            record = self._pending.get(seq)
+            if record is None:
+                return
+            if err is None:
+                del self._pending[seq]
                 self.delivered += 1
-            if self._on_delivery is not None:
-                self._on_delivery(topic, err is None)
-            if user is not None:
-                user(err, msg)
+                if record.on_ack is not None:
+                    record.on_ack(None, msg)
+                return
+            if err.fatal() or err.code() in RESEND:
+                self.request_rebuild(f"{err.name()}: {err.str()}")
+                return  # stays pending; resent after the rebuild
+            del self._pending[seq]
+            self.failed += 1
+            if self._first_error is None:
+                self._first_error = DeliveryError(record.topic, err)
+                log.error("delivery failed", extra={"topic": record.topic, "error": err.str()})
+            if record.on_ack is not None:
+                record.on_ack(err, msg)
 
-        return _delivered
+        return delivered
+
+    def _on_error(self, err: KafkaError, generation: int) -> None:
+        if generation != self._generation:
+            return
+        if err.fatal():
+            self.request_rebuild(f"fatal producer error {err.name()}: {err.str()}")
+        else:
+            log.warning("kafka client error", extra={"error": err.str(), "code": err.name()})
+
+    def request_rebuild(self, reason: str) -> None:
+        if self._rebuild_reason is None:
+            log.error("producer must be rebuilt", extra={"reason": reason})
+            self._rebuild_reason = reason
+
+    @property
+    def needs_rebuild(self) -> bool:
+        return self._rebuild_reason is not None
+
+    async def rebuild(self) -> None:
+        """Replace the producer and produce every pending record again, in order."""
+        reason = self._rebuild_reason or "requested"
+        old = self._producer
+        self._producer = self._new_producer()  # bumps the generation: old reports ignored
+        self._rebuild_reason = None
+        self.rebuilds += 1
+        # purge, then close the old handle off the loop (it may block on a dead broker)
+        try:
+            old.purge(in_queue=True, in_flight=True, blocking=False)
+        except KafkaException:
+            pass
+        asyncio.get_running_loop().run_in_executor(None, old.flush, 0)
+        if self._on_rebuild is not None:
+            self._on_rebuild(reason)
+        for seq, record in list(self._pending.items()):
+            while True:
+                try:
+                    self._enqueue(seq, record)
+                    self.resent += 1
+                    break
+                except QueueFull:
+                    if self._rebuild_reason is not None:
+                        return  # the new producer failed too: the next send rebuilds again
+                    self._producer.poll(0)
+                    await asyncio.sleep(0.005)
+        log.warning("producer rebuilt", extra={"reason": reason, "resent": len(self._pending)})
 
     # -- delivery reports ---------------------------------------------------
     def poll(self, timeout: float = 0.0) -> int:
@@ -159,6 +273,8 @@ class KafkaSink:
         """Run forever: serve delivery callbacks on the event loop's thread."""
         while True:
             self._producer.poll(0)
+            if self._rebuild_reason is not None:
+                await self.rebuild()
             await asyncio.sleep(interval)
 
     def raise_if_failed(self) -> None:
@@ -174,15 +290,16 @@ class KafkaSink:
 
     # -- shutdown -------------------------------------------------------------
     async def flush(self, timeout: float) -> int:
-        """Wait for outstanding deliveries without blocking the loop; returns what is left."""
+        """Wait until every pending record is acknowledged or the deadline passes.
+
+        Returns how many are still unacknowledged (lost if the process exits).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while len(self._producer) > 0 and loop.time() < deadline:
+        while self._pending and loop.time() < deadline:
             self._producer.poll(0)
+            if self._rebuild_reason is not None:
+                await self.rebuild()
             await asyncio.sleep(0.01)
         self._producer.poll(0)
-        return len(self._producer)
-
-    def close(self, timeout: float = 5.0) -> int:
-        left = int(self._producer.flush(timeout))
-        return left
+        return len(self._pending)
