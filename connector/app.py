@@ -24,7 +24,7 @@ from connector.bridge import Bridge, OutRecord
 from connector.config import Settings
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.dedupe.rebuild import rebuild_dedupe
-from connector.errors import ConnectorError, FatalError, TransientError
+from connector.errors import ConnectorError, FatalError, RecordTooLargeError, TransientError
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
 from connector.observe.metrics import Metrics
@@ -165,6 +165,8 @@ class Connector:
                 handoff=self.handoff, subscribe=s.stream_topics, parse_ack=parse_ack,
                 on_session=self._stream_session, max_frame_bytes=s.max_frame_bytes,
                 open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
+                backoff_initial=s.backoff_initial_s, backoff_cap=s.backoff_cap_s,
+                stale_after_s=s.stale_after_s,
                 on_reconnect=lambda: self.metrics.reconnects.labels("stream").inc()))
         for name in s.lifecycle:
             readers.append(WebSocketReader(
@@ -172,11 +174,13 @@ class Connector:
                 handoff=self.handoff, subscribe=None, parse_ack=None,
                 on_session=self._lifecycle_session(name), max_frame_bytes=s.max_frame_bytes,
                 open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
+                backoff_initial=s.backoff_initial_s, backoff_cap=s.backoff_cap_s,
                 on_reconnect=lambda n=name: self.metrics.reconnects.labels(n).inc()))
         for name in s.sse:
             readers.append(SseReader(
                 name=name, base_url=s.base_url, api_key=key, handoff=self.handoff,
-                max_frame_bytes=s.max_frame_bytes, on_session=self._sse_session(name)))
+                max_frame_bytes=s.max_frame_bytes, on_session=self._sse_session(name),
+                backoff_initial=s.backoff_initial_s, backoff_cap=s.backoff_cap_s))
         return readers
 
     # -- session events ---------------------------------------------------------
@@ -232,8 +236,13 @@ class Connector:
             self.metrics.queue_depth.set(len(self.handoff))
             for item in batch:
                 for out in self._outputs(item):
-                    await sink.send(out.topic, out.value, out.key, out.headers,
-                                    on_ack=self._acked(out))
+                    try:
+                        await sink.send(out.topic, out.value, out.key, out.headers,
+                                        on_ack=self._acked(out))
+                    except RecordTooLargeError as exc:
+                        dead = self.bridge.dead_letter(item, exc)
+                        await sink.send(dead.topic, dead.value, dead.key, dead.headers,
+                                        on_ack=self._acked(dead))
             sink.poll(0)
             self.metrics.producer_queue.set(sink.queue_length())
 

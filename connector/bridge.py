@@ -57,6 +57,11 @@ H_STAGE = "dlq.stage"
 H_ERROR = "dlq.error"
 H_FIELD = "dlq.field"
 H_STREAM = "dlq.stream"
+H_ORIGINAL_BYTES = "dlq.original_bytes"
+
+# Brokers refuse records over message.max.bytes (1 MB by default): a dead
+# letter keeps at most this much of the raw input, and says so in a header.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 DEDUPED = (Family.fills, Family.tca, Family.markets_new, Family.markets_resolved)
 
@@ -135,7 +140,7 @@ class Bridge:
                     for r in frame.rejections]
         if isinstance(frame, ServerError):
             log.warning("server error frame", extra={"code": frame.code,
-                                                     "message": frame.message})
+                                                     "server_message": frame.message})
             return [self.control(ControlKind.server_error, "*", item.epoch,
                                  reason=f"{frame.code}: {frame.message}")]
         raise DecodeError(f"unhandled frame {type(frame).__name__}")
@@ -207,6 +212,10 @@ class Bridge:
         return OutRecord(self._topic_of[Family.control], norm.key.encode(), value, headers,
                          Family.control, now, now)
 
+    def dead_letter(self, item: Inbound, exc: BadInputError) -> OutRecord:
+        """A DLQ record for ``item``; public so later stages (produce) can use it."""
+        return self._dead_letter(item, exc)
+
     def _dead_letter(self, item: Inbound, exc: BadInputError) -> OutRecord:
         self.dlq_count += 1
         self._m.dlq_records.labels(exc.stage).inc()
@@ -220,6 +229,9 @@ class Bridge:
                     (H_STREAM, item.stream.encode())]
         if exc.field is not None:
             headers.append((H_FIELD, exc.field.encode()))
+        if len(raw) > DLQ_MAX_VALUE_BYTES:
+            headers.append((H_ORIGINAL_BYTES, str(len(raw)).encode()))
+            raw = raw[:DLQ_MAX_VALUE_BYTES]
         log.info("dead letter", extra={"stage": exc.stage, "reason": exc.reason[:200],
                                        "stream": item.stream})
         return OutRecord(self._topics.dlq, None, raw, headers, None, item.recv_ns)

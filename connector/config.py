@@ -14,9 +14,10 @@ import os
 import socket
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -76,6 +77,11 @@ class SequenceSettings:
     max_frame_bytes: int = 1_048_576
     open_timeout_s: float = 10.0
     ping_interval_s: float = 20.0
+    # reconnect when /v1/stream sends nothing for this long (0 disables);
+    # raise it when only quiet topics (orders, fills) are subscribed
+    stale_after_s: float = 60.0
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
     api_key: Secret | None = None
 
 

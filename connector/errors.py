@@ -62,3 +62,9 @@ class EncodeError(BadInputError):
     """The normalised value does not fit its Avro schema."""
 
     stage = "encode"
+
+
+class RecordTooLargeError(BadInputError):
+    """The encoded record is larger than the broker accepts."""
+
+    stage = "produce"

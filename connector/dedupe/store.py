@@ -16,7 +16,7 @@ from collections import OrderedDict
 class DedupeStore:
     """Insertion-ordered set of identities with a capacity."""
 
-    __slots__ = ("_seen", "_capacity", "hits", "evictions")
+    __slots__ = ("_capacity", "_seen", "evictions", "hits")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:

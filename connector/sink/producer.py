@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from connector.errors import FatalError, TransientError
+from connector.errors import FatalError, RecordTooLargeError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,10 @@ class KafkaSink:
             if isinstance(err, KafkaError) and (err.fatal() or err.code() in RESEND):
                 self.request_rebuild(f"produce failed: {err.str()}")
                 raise QueueFull("producer needs a rebuild") from None
+            if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                raise RecordTooLargeError(
+                    f"record of {len(record.value or b'')} bytes is over the producer's "
+                    "message.max.bytes") from None
             raise FatalError(f"produce to {record.topic} failed: {exc}") from exc
 
     async def send(

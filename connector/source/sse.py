@@ -22,7 +22,7 @@ SSE_PATHS = {"alerts": "/v1/alerts/stream", "tca": "/v1/tca/stream"}
 
 
 class SseEvent:
-    __slots__ = ("event", "data", "id")
+    __slots__ = ("data", "event", "id")
 
     def __init__(self, event: str, data: str, id: str | None) -> None:
         self.event = event
@@ -43,7 +43,7 @@ async def parse_sse(lines: AsyncIterator[bytes], max_bytes: int) -> AsyncIterato
         if line.startswith(":"):
             continue  # keep-alive comment
         name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        value = value.removeprefix(" ")
         if name == "event":
             event = value
         elif name == "data":

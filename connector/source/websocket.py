@@ -60,6 +60,7 @@ class WebSocketReader:
         backoff_initial: float = 0.5,
         backoff_cap: float = 30.0,
         on_reconnect: Callable[[], None] | None = None,
+        stale_after_s: float = 0.0,
     ) -> None:
         self.name = name
         self._url = url
@@ -76,9 +77,13 @@ class WebSocketReader:
         self._ack_timeout = ack_timeout
         self._backoff = (backoff_initial, backoff_cap)
         self._on_reconnect = on_reconnect
+        self._stale_after = stale_after_s
+        self._last_frame = 0.0
+        self._handoff_blocked = False
         self.epoch = 0
         self.connected = asyncio.Event()
         self.frames = 0
+        self.stale_reconnects = 0
 
     async def run(self) -> None:
         while True:
@@ -120,7 +125,7 @@ class WebSocketReader:
         started = time.monotonic()
         try:
             await self._open(ws)
-            await self._pump(ws)
+            await self._pump_watched(ws)
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd else 1006
             log.warning("socket closed", extra={"stream": self.name, "code": code,
@@ -160,9 +165,37 @@ class WebSocketReader:
         async for raw in ws:
             await self._hand_on(raw)
 
+    async def _pump_watched(self, ws: ClientConnection) -> None:
+        """Read until the socket closes, or until it has been silent too long.
+
+        Pings keep idle links alive and catch dead TCP peers; the watchdog
+        catches a server that answers pings but stopped sending data.
+        """
+        if self._stale_after <= 0:
+            await self._pump(ws)
+            return
+        loop = asyncio.get_running_loop()
+        self._last_frame = loop.time()
+        pump = asyncio.create_task(self._pump(ws))
+        try:
+            while not pump.done():
+                await asyncio.wait([pump], timeout=min(1.0, self._stale_after / 4))
+                silent = loop.time() - self._last_frame
+                # a full hand-off is our own backpressure, not a stale server
+                if not pump.done() and silent > self._stale_after and not self._handoff_blocked:
+                    self.stale_reconnects += 1
+                    raise RetryLater(f"{self.name}: no data for {silent:.0f}s; reconnecting")
+            pump.result()
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
     async def _hand_on(self, raw: str | bytes) -> None:
         self.frames += 1
+        self._handoff_blocked = True
+        self._last_frame = asyncio.get_running_loop().time()
         await self._handoff.put(
             Inbound(source="ws", stream=self.name, raw=raw, recv_ns=time.time_ns(),
                     epoch=self.epoch)
         )
+        self._handoff_blocked = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from connector.app import Connector
@@ -58,10 +59,27 @@ def e2e_settings(prefix: str, sim_url: str, bootstrap: str, registry_url: str,
     })
 
 
-def run_for(settings: Settings, seconds: float) -> Connector:
+Action = Callable[[SimulatorThread], None]
+
+
+def sim_call(sim: SimulatorThread, coro_or_none: Any) -> Any:
+    """Run a simulator coroutine on the simulator's own loop, from any thread."""
+    if asyncio.iscoroutine(coro_or_none):
+        return asyncio.run_coroutine_threadsafe(coro_or_none, sim._loop).result(timeout=30)
+    return coro_or_none
+
+
+def run_for(settings: Settings, seconds: float, sim: SimulatorThread | None = None,
+            during: Action | None = None) -> Connector:
     async def main() -> Connector:
         connector = Connector(settings)
         task = asyncio.create_task(connector.run())
+        await connector.started.wait()
+        if during is not None and sim is not None:
+            # faults apply to open sockets: wait until the stream is subscribed
+            stream = next(r for r in connector.readers if r.name == "stream")
+            await asyncio.wait_for(stream.connected.wait(), 30)  # type: ignore[union-attr]
+            await asyncio.to_thread(during, sim)
         await asyncio.wait([task], timeout=seconds)
         connector.stop()
         await task
@@ -71,22 +89,35 @@ def run_for(settings: Settings, seconds: float) -> Connector:
 
 
 def accepted_frames(sim: SimulatorThread, path: str, handed_on: int) -> list[Any]:
-    """The frames of ``path`` the connector accepted: the ledger's prefix it read."""
+    """The frames of ``path`` the connector accepted: the ledger's prefix it read.
+
+    Garbage frames (fault injection) stay in, as ``{"_garbage": kind}``.
+    """
     conns = sim.sim.ledger.connections(path)
     assert len(conns) == 1, f"expected one connection to {path}, got {len(conns)}"
-    frames = [parse_exact(f) if isinstance(f, bytes) else f for f in conns[0]._frames]
+    frames = [_parse_ledger(f) for f in conns[0]._frames]
     frames = [f for f in frames if "subscribed" not in f]  # the ack is not data
     assert len(frames) >= handed_on
     return frames[:handed_on]
 
 
-def run_e2e(bootstrap: str, registry_url: str, extra_topics: tuple[str, ...] = ()) -> dict[str, Any]:
+def _parse_ledger(frame: bytes | dict[str, Any]) -> Any:
+    if isinstance(frame, dict):
+        return frame
+    try:
+        return parse_exact(frame)
+    except ValueError:
+        return {"_unparsable": frame[:100]}
+
+
+def run_e2e(bootstrap: str, registry_url: str, extra_topics: tuple[str, ...] = (),
+            during: Action | None = None, seconds: float = RUN_SECONDS) -> dict[str, Any]:
     prefix = f"e2e{uuid.uuid4().hex[:8]}"
     sim = SimulatorThread(SimulatorConfig(seed=42, rate=400.0, api_keys=(KEY,),
                                           lifecycle_interval=0.5)).start()
     try:
         settings = e2e_settings(prefix, sim.base_url, bootstrap, registry_url, extra_topics)
-        connector = run_for(settings, RUN_SECONDS)
+        connector = run_for(settings, seconds, sim, during)
         handed = {r.name: r.frames for r in connector.readers}
         ledger = {
             "stream": accepted_frames(sim, "/v1/stream", handed["stream"]),
@@ -111,6 +142,8 @@ def expected_by_family(ledger: dict[str, list[Any]]) -> dict[Family, list[dict[s
     out: dict[Family, list[dict[str, Any]]] = defaultdict(list)
     for frame in ledger["stream"]:
         assert "gap" not in frame, "no gaps expected at this rate"
+        if "_garbage" in frame or "_unparsable" in frame:
+            continue
         out[family_of_channel(frame["channel"])].append(frame["data"])
     out[Family.markets_new] = list(ledger["new_markets"])
     out[Family.markets_resolved] = list(ledger["market_resolved"])
