@@ -22,7 +22,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from connector.bridge import Bridge, OutRecord
 from connector.config import Settings
+from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
+from connector.control.resnapshot import Resnapshotter
 from connector.dedupe.rebuild import rebuild_dedupe
 from connector.errors import ConnectorError, FatalError, RecordTooLargeError, TransientError
 from connector.normalize.records import ControlKind
@@ -30,15 +32,18 @@ from connector.observe.http import OpsServer
 from connector.observe.metrics import Metrics
 from connector.protocol.families import Family
 from connector.protocol.frames import Ack, decode_stream_frame
+from connector.protocol.keys import dedupe_key
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
 from connector.sink.producer import KafkaSink, producer_config
+from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
 
 log = logging.getLogger(__name__)
 
+BACKFILLED = ("orders", "fills", "tca")
 LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
                    "market_resolved": "/v1/ws/market_resolved"}
 COMPACTED = (Family.orders, Family.fills, Family.markets_new, Family.markets_resolved)
@@ -93,6 +98,9 @@ class Connector:
         self.readers: list[WebSocketReader | SseReader] = []
         self.produced: Tally[str] = Tally()
         self.ops: OpsServer | None = None
+        self.rest: SequenceRest | None = None
+        self.resnap: Resnapshotter | None = None
+        self.backfiller: Backfiller | None = None
         self._stop = asyncio.Event()
         self._idle = asyncio.Event()
         self.started = asyncio.Event()
@@ -102,9 +110,18 @@ class Connector:
         self._stop.set()
 
     async def run(self) -> None:
-        await self._prepare()
-        assert self.sink is not None
+        try:
+            await self._prepare()
+            await self._run_tasks()
+        finally:
+            if self.rest is not None:
+                await self.rest.close()
+
+    async def _run_tasks(self) -> None:
+        assert self.sink is not None and self.resnap is not None and self.backfiller is not None
         tasks = [asyncio.create_task(r.run(), name=f"source:{r.name}") for r in self.readers]
+        tasks.append(asyncio.create_task(self.resnap.run(), name="resnapshot"))
+        tasks.append(asyncio.create_task(self.backfiller.run(), name="backfill"))
         worker = asyncio.create_task(self._work(), name="bridge")
         reports = asyncio.create_task(self.sink.serve_delivery_reports(), name="reports")
         stopper = asyncio.create_task(self._stop.wait(), name="stop")
@@ -148,11 +165,36 @@ class Connector:
         await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
                                 c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
         self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt)
+        self._build_recovery()
         self.readers = self._build_readers()
         if s.observe.metrics_port:
             self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
                                  self.metrics.registry, self.readiness)
             await self.ops.start()
+
+    def _build_recovery(self) -> None:
+        """REST re-snapshots after gaps and reconnects; backfill of trading data."""
+        s = self.settings.sequence
+        assert s.api_key is not None
+        self.rest = SequenceRest(s.base_url, s.api_key.reveal())
+        dedupe = self.bridge.dedupe
+
+        def known(family: str, data: dict[str, Any]) -> bool:
+            store = dedupe.get(Family(family))
+            if store is None:
+                return False
+            identity = dedupe_key(Family(family), data)
+            return identity is not None and identity in store
+
+        self.backfiller = Backfiller(self.rest, self.handoff, self.metrics, known=known,
+                                     page_size=s.backfill_page_size,
+                                     max_pages=s.backfill_max_pages)
+        self.resnap = Resnapshotter(self.rest, self.handoff, self.metrics,
+                                    min_interval_s=s.resnapshot_min_interval_s,
+                                    backfill=self.backfiller.request)
+        resnap = self.resnap
+        self.bridge.gap_listener = lambda channel, dropped, epoch: resnap.request(
+            channel, epoch, f"gap: {dropped if dropped is not None else 'unknown'} dropped")
 
     def _build_readers(self) -> list[WebSocketReader | SseReader]:
         s = self.settings.sequence
@@ -199,10 +241,20 @@ class Connector:
             self.metrics.rejected_topics.labels(topic).inc()
             log.error("topic rejected by Sequence", extra={"topic": topic, "reason": reason})
             await self._control(ControlKind.subscribe_rejected, topic, epoch, reason=reason)
+        assert self.resnap is not None and self.backfiller is not None
         if epoch > 1:
             for topic in subscribed:
                 await self._control(ControlKind.reconnect, topic, epoch,
                                     reason="stream reconnected and resubscribed")
+                # what was missed while disconnected: market data is re-snapshotted,
+                # orders/fills/tca are backfilled (the resnapshotter forwards them)
+                self.resnap.request(topic, epoch, "reconnect")
+        elif self.settings.sequence.backfill_on_start:
+            # after a restart (even kill -9) whatever happened while we were down
+            # is paged back from REST; dedupe rebuilt from Kafka keeps it once
+            for topic in subscribed:
+                if topic in BACKFILLED:
+                    self.backfiller.request(topic, epoch, "start")
 
     def _lifecycle_session(self, name: str) -> Any:
         async def session(epoch: int, *_: object) -> None:
@@ -218,6 +270,8 @@ class Connector:
             if epoch > 1:
                 await self._control(ControlKind.reconnect, f"sse:{name}", epoch,
                                     reason="SSE stream reconnected")
+                if name == "tca" and self.backfiller is not None:
+                    self.backfiller.request("tca", epoch, "sse reconnect")
         return session
 
     def _producer_rebuilt(self, reason: str) -> None:
@@ -234,8 +288,15 @@ class Connector:
             batch = await self.handoff.get_batch(1000)
             self._idle.clear()
             self.metrics.queue_depth.set(len(self.handoff))
+            backfiller = self.backfiller
             for item in batch:
+                if (item.stream == "backfill" and backfiller is not None and item.family
+                        and item.data is not None and backfiller.is_stale(item.family, item.data)):
+                    continue  # an order state older than one already written
                 for out in self._outputs(item):
+                    if out.source_data is not None and backfiller is not None:
+                        assert out.family is not None
+                        backfiller.observe(out.family.value, out.source_data)
                     try:
                         await sink.send(out.topic, out.value, out.key, out.headers,
                                         on_ack=self._acked(out))

@@ -64,6 +64,7 @@ H_ORIGINAL_BYTES = "dlq.original_bytes"
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 DEDUPED = (Family.fills, Family.tca, Family.markets_new, Family.markets_resolved)
+WATERMARKED = (Family.orders, Family.fills, Family.tca)
 
 
 @dataclass(slots=True)
@@ -76,6 +77,8 @@ class OutRecord:
     recv_ns: int
     event_ts_ns: int | None = None
     dedupe_id: str | None = None
+    # the vendor payload, kept only for families whose watermarks backfill tracks
+    source_data: dict[str, Any] | None = None
 
 
 class Bridge:
@@ -166,7 +169,8 @@ class Bridge:
         self._m.last_event_time.labels(family.value).set(item.recv_ns / 1e9)
         return [OutRecord(self._topic_of[family], norm.key.encode(), value,
                           self._headers(item, channel), family, item.recv_ns,
-                          norm.event_ts_ns, identity)]
+                          norm.event_ts_ns, identity,
+                          data if family in WATERMARKED else None)]
 
     def _headers(self, item: Inbound, channel: str | None) -> Headers:
         return [

@@ -82,6 +82,11 @@ class SequenceSettings:
     stale_after_s: float = 60.0
     backoff_initial_s: float = 0.5
     backoff_cap_s: float = 30.0
+    # recovery: REST re-snapshot after gaps/reconnects, backfill of trading data
+    resnapshot_min_interval_s: float = 5.0
+    backfill_on_start: bool = True
+    backfill_page_size: int = 100
+    backfill_max_pages: int = 50
     api_key: Secret | None = None
 
 

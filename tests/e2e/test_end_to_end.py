@@ -17,6 +17,7 @@ from connector.protocol.families import Family
 from tests.support.e2e import (
     check_every_family_arrived,
     check_family_exact,
+    check_fills_complete,
     check_headers,
     run_e2e,
 )
@@ -38,6 +39,10 @@ def test_ledger_equals_kafka_exactly_with_per_key_order(
     e2e_run: dict[str, Any], family: Family
 ) -> None:
     check_family_exact(e2e_run, family)
+
+
+def test_every_fill_in_rest_history_is_in_kafka_once(e2e_run: dict[str, Any]) -> None:
+    check_fills_complete(e2e_run)
 
 
 def test_headers_name_channel_source_and_instance(e2e_run: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SCALES = {"_1e9": 9, "_1e8": 8}
 # fields whose value is reshaped on purpose (documented in avro/README.md)
 RESHAPED = {"payload"}

@@ -1,0 +1,284 @@
+"""Backfill orders, fills and TCA reports from REST after a gap or a reconnect.
+
+Trading events must not be lost (DESIGN.md, delivery semantics), and REST
+keeps their history, newest first. After a gap or a reconnect the worker
+pages back from the newest item until it reaches what was already written,
+then puts the recovered items on the hand-off oldest first, behind a control
+record saying a backfill follows. The bridge dedupes fills and TCA, so an
+item written twice costs nothing; orders are filtered here (see below).
+
+Where to stop paging, in order of precedence:
+
+- ``has_more`` is false: the whole history was read;
+- a whole page is "old": every item is ``known`` (in the dedupe store) or,
+  for fills and orders, older than the watermark minus a slack (events from
+  before the outage were already written; the slack covers events written
+  out of time order across venues);
+- ``max_pages``: history beyond that is not backfilled (a warning says so).
+
+So the work of one backfill is bounded: at most ``max_pages`` requests
+(each within the client's own attempt budget) and ``max_pages * page_size``
+items held in memory.
+
+Watermarks are taken when a family's backfill is first requested, so events
+the live stream writes after the reconnect do not move the stop line past
+the outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, cast
+
+from connector.control.handoff import BoundedHandoff, Inbound
+from connector.control.reconnect import AuthError
+from connector.normalize.records import ControlKind
+from connector.observe.metrics import Metrics
+from connector.source.rest import PageKind, SequenceRest
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("orders", "fills", "tca")
+TS_FIELD = {"fills": "ts_unix_ns", "orders": "updated_unix_ns"}
+ID_FIELD = {"fills": "venue_execution_id", "orders": "node_order_id", "tca": "node_order_id"}
+DEFAULT_SLACK_NS = 5_000_000_000
+MAX_RETRY_DELAY_S = 60.0
+# Latest written state per order id, bounded: beyond it the watermark rule
+# alone decides which order states are new.
+ORDER_MEMORY = 100_000
+
+Known = Callable[[str, dict[str, Any]], bool]
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def page_is_old(family: str, rows: list[dict[str, Any]], known: Known,
+                floor_ns: int | None) -> bool:
+    """Whether a whole page lies before what was already written."""
+    if not rows:
+        return True
+    field = TS_FIELD.get(family)
+
+    def old(row: dict[str, Any]) -> bool:
+        if known(family, row):
+            return True
+        if field is None or floor_ns is None:
+            return False
+        ts = _int(row.get(field))
+        return ts is not None and ts < floor_ns
+
+    return all(old(r) for r in rows)
+
+
+def oldest_first(family: str, newest_first: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Collected pages -> emit order: oldest first, one copy per identity.
+
+    Offset paging over a list that grows at its head sees some items twice
+    (they slide into the next page). One copy is kept; for orders the newest
+    state, so a key never goes back in time within one backfill.
+    """
+    id_field = ID_FIELD[family]
+    ts_field = TS_FIELD.get(family)
+    chosen: dict[Any, dict[str, Any]] = {}
+    anonymous: list[dict[str, Any]] = []
+    for row in reversed(newest_first):
+        ident = row.get(id_field)
+        if ident is None:
+            anonymous.append(row)  # the bridge will dead-letter it, with its bytes
+            continue
+        prev = chosen.get(ident)
+        if prev is None or (ts_field is not None
+                            and (_int(row.get(ts_field)) or 0) >= (_int(prev.get(ts_field)) or 0)):
+            chosen.pop(ident, None)  # re-insert: position follows the newest copy
+            chosen[ident] = row
+    rows = [*anonymous, *chosen.values()]
+    if ts_field is not None and all(_int(r.get(ts_field)) is not None for r in rows):
+        rows.sort(key=lambda r: cast(int, r[ts_field]))  # stable: ties keep REST order
+    return rows
+
+
+class Backfiller:
+    def __init__(
+        self,
+        rest: SequenceRest,
+        handoff: BoundedHandoff,
+        metrics: Metrics,
+        *,
+        known: Known,
+        page_size: int = 100,
+        max_pages: int = 50,
+        slack_ns: int = DEFAULT_SLACK_NS,
+        min_interval_s: float = 1.0,
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be within 1..1000 (the API's limit)")
+        if max_pages < 1:
+            raise ValueError("max_pages must be >= 1")
+        self._rest = rest
+        self._handoff = handoff
+        self._m = metrics
+        self._known = known
+        self._page_size = page_size
+        self._max_pages = max_pages
+        self._slack = slack_ns
+        self._interval = min_interval_s
+        self.watermarks: dict[str, int] = {}
+        self._orders: OrderedDict[str, int] = OrderedDict()
+        # family -> (epoch, reasons, watermark at first request)
+        self._pending: dict[str, tuple[int, list[str], int | None]] = {}
+        self._not_before: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self.pages_fetched = 0
+        self.completed = 0  # backfills fully served (items on the hand-off)
+        self.failures = 0
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
+    # -- called by the lead for every trading record that goes to Kafka -----------
+    def observe(self, family: str, data: dict[str, Any]) -> None:
+        field = TS_FIELD.get(family)
+        if field is None:
+            return
+        ts = _int(data.get(field))
+        if ts is None:
+            return
+        if ts > self.watermarks.get(family, -1):
+            self.watermarks[family] = ts
+        if family == "orders":
+            oid = data.get("node_order_id")
+            if isinstance(oid, str):
+                if ts >= self._orders.get(oid, -1):
+                    self._orders[oid] = ts
+                    self._orders.move_to_end(oid)
+                if len(self._orders) > ORDER_MEMORY:
+                    self._orders.popitem(last=False)
+
+    def is_stale(self, family: str, data: dict[str, Any]) -> bool:
+        """True for an order state older than one already written for that order.
+
+        The live stream and a backfill share the hand-off, so a newer state
+        may be queued ahead of a backfilled one. The lead may call this in the
+        bridge worker (where ``observe`` runs, in hand-off order) for items
+        with ``stream == "backfill"`` and drop stale ones: then a compacted
+        orders topic never ends on an older state.
+        """
+        if family != "orders":
+            return False
+        seen = self._orders.get(str(data.get("node_order_id")))
+        ts = _int(data.get("updated_unix_ns"))
+        return seen is not None and ts is not None and ts < seen
+
+    # -- requests and the worker -------------------------------------------------------
+    def request(self, family: str, epoch: int, reason: str) -> None:
+        """Ask for a backfill of ``family``; never blocks. Coalesced per family."""
+        if family not in FAMILIES:
+            raise ValueError(f"cannot backfill {family!r}; one of {FAMILIES}")
+        pending = self._pending.get(family)
+        if pending is None:
+            self._pending[family] = (epoch, [reason], self.watermarks.get(family))
+        else:
+            old_epoch, reasons, mark = pending
+            if reason not in reasons and len(reasons) < 4:
+                reasons.append(reason)
+            self._pending[family] = (max(old_epoch, epoch), reasons, mark)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Backfill pending families forever; cancel to stop. AuthError ends it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            now = loop.time()
+            due = [f for f in self._pending if self._not_before.get(f, 0.0) <= now]
+            if not due:
+                waits = [self._not_before[f] - now for f in self._pending]
+                try:
+                    await asyncio.wait_for(self._wake.wait(), min(waits) if waits else None)
+                except TimeoutError:
+                    pass
+                continue
+            for family in due:
+                await self._take(family, loop)
+
+    async def _take(self, family: str, loop: asyncio.AbstractEventLoop) -> None:
+        epoch, reasons, mark = self._pending.pop(family)
+        self._not_before[family] = loop.time() + self._interval
+        try:
+            await self.backfill(family, epoch, "; ".join(reasons), mark)
+        except AuthError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any REST failure: retry the family later
+            self.failures += 1
+            fails = self._failures.get(family, 0) + 1
+            self._failures[family] = fails
+            delay = min(MAX_RETRY_DELAY_S, max(self._interval, 0.5) * 2 ** (fails - 1))
+            self._not_before[family] = loop.time() + delay
+            log.warning("backfill failed; will retry", extra={
+                "family": family, "error": f"{type(exc).__name__}: {exc}"[:300],
+                "retry_in_s": delay, "failures": fails})
+            again = self._pending.get(family)
+            # keep the older watermark: the outage still starts where it did
+            merged = reasons + [r for r in (again[1] if again else []) if r not in reasons]
+            self._pending[family] = (max(epoch, again[0]) if again else epoch, merged[:4], mark)
+        else:
+            self.completed += 1
+            self._failures.pop(family, None)
+
+    async def backfill(self, family: str, epoch: int, reason: str,
+                       watermark: int | None = None) -> int:
+        """Page back, then put control + recovered items; returns items put."""
+        floor = watermark - self._slack if watermark is not None else None
+        collected = await self._collect(family, floor)
+        rows = oldest_first(family, collected)
+        if family == "orders":
+            # Older order states were written already; re-writing them would
+            # move a compacted key back in time.
+            rows = [r for r in rows if not self.is_stale(family, r)
+                    and (floor is None or (_int(r.get("updated_unix_ns")) or 0) >= floor)]
+        else:
+            rows = [r for r in rows if not self._is_known(family, r)]
+        await self._handoff.put(Inbound(
+            source="connector", stream="control", raw=None, recv_ns=time.time_ns(),
+            epoch=epoch, channel=family,
+            control=(ControlKind.backfill, family, {"reason": reason})))
+        now = time.time_ns()
+        for row in rows:
+            await self._handoff.put(Inbound(
+                source="rest", stream="backfill", raw=None, recv_ns=now, epoch=epoch,
+                family=family, data=row, channel=family))
+        if rows:
+            self._m.backfilled.labels(family).inc(len(rows))
+        log.info("backfill", extra={"family": family, "fetched": len(collected),
+                                    "records": len(rows), "epoch": epoch})
+        return len(rows)
+
+    async def _collect(self, family: str, floor: int | None) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
+        offset = 0
+        for _ in range(self._max_pages):
+            rows, has_more = await self._rest.page(cast(PageKind, family), self._page_size,
+                                                   offset)
+            self.pages_fetched += 1
+            collected.extend(rows)
+            offset += len(rows)
+            if not has_more or page_is_old(family, rows, self._is_known, floor):
+                return collected
+        log.warning("backfill stopped at max_pages; older history is not backfilled",
+                    extra={"family": family, "max_pages": self._max_pages,
+                           "page_size": self._page_size})
+        return collected
+
+    def _is_known(self, family: str, row: dict[str, Any]) -> bool:
+        try:
+            return bool(self._known(family, row))
+        except Exception:  # noqa: BLE001 - a row without its key is simply not known
+            return False
