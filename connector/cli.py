@@ -39,6 +39,30 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--rate", type=float, default=1000.0, help="simulated events/s")
 
+    schemas = sub.add_parser("schemas", help="list, register or check the Avro schemas",
+                             description="Work with the schemas in avro/ and the registry. "
+                             "`check` exits 1 when a schema would be refused under the "
+                             "subject's compatibility level: run it before a deploy.")
+    schemas.add_argument("action", choices=("list", "register", "check"))
+    schemas.add_argument("--config", type=Path, help="YAML settings file")
+
+    topics = sub.add_parser("topics", help="create the connector's topics",
+                            description="Create missing topics with the right partitions and "
+                            "cleanup policies: compact for orders, fills and markets; delete "
+                            "elsewhere. Existing topics are left as they are.")
+    topics.add_argument("action", choices=("create",))
+    topics.add_argument("--config", type=Path, help="YAML settings file")
+    topics.add_argument("--partitions", type=int, help="default: kafka.partitions")
+    topics.add_argument("--replication-factor", type=int,
+                        help="default: kafka.replication_factor (-1: broker default)")
+
+    chk = sub.add_parser("check", help="check config and connectivity to Sequence, Kafka "
+                         "and the registry",
+                         description="Validate the settings, then reach Sequence (with the "
+                         "API key), Kafka and the schema registry; one verdict per component. "
+                         "Exits 1 when any check fails.")
+    chk.add_argument("--config", type=Path, help="YAML settings file")
+
     sim = sub.add_parser("simulate", help="run the Sequence simulator alone")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8080)
@@ -76,6 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.demo import run_demo
 
             return run_demo(args.duration, args.summary_json, args.seed, args.rate)
+        if args.command in ("schemas", "topics", "check"):
+            from connector import operations as ops
+
+            settings = load_settings(args.config)
+            if args.command == "check":
+                return ops.check(settings, sys.stdout)
+            if args.command == "topics":
+                return ops.topics_create(settings, sys.stdout, args.partitions,
+                                         args.replication_factor)
+            action = {"list": ops.schemas_list, "register": ops.schemas_register,
+                      "check": ops.schemas_check}[args.action]
+            return action(settings, sys.stdout)
         if args.command == "simulate":
             from connector.sandbox.simulator import SimulatorConfig, run_simulator
 

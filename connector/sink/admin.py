@@ -24,7 +24,7 @@ def ensure_topics(
 
     ``replication_factor=-1`` lets the broker apply its default.
     """
-    admin = AdminClient(dict(admin_conf))
+    admin = AdminClient(dict(admin_conf), logger=log)
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -50,3 +50,12 @@ def ensure_topics(
             else:
                 raise FatalError(f"cannot create topic {name}: {exc}") from exc
     return result
+
+
+def list_topics(admin_conf: Mapping[str, Any], timeout_s: float = 10.0) -> set[str]:
+    """Names of the cluster's topics; FatalError when the cluster is unreachable."""
+    admin = AdminClient(dict(admin_conf), logger=log)
+    try:
+        return set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise FatalError(f"cannot reach Kafka: {exc}") from exc

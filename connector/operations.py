@@ -1,0 +1,143 @@
+"""Operator commands: ``schemas``, ``topics`` and ``check``.
+
+Each returns an exit status and prints one line per item, so they can gate a
+deploy (the Helm pre-upgrade hook runs ``schemas check``) and be read by a
+person at a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from confluent_kafka.schema_registry import SchemaRegistryError
+
+from connector.app import COMPACTED, kafka_conf, registry_client, topic_names
+from connector.config import Settings
+from connector.control.reconnect import AuthError
+from connector.errors import ConnectorError
+from connector.protocol.families import Family
+from connector.serde.registry import check_compatibility, register_schemas
+from connector.serde.schemas import SchemaSet
+from connector.sink.admin import ensure_topics, list_topics
+from connector.source.rest import SequenceRest
+
+OK, FAIL = 0, 1
+
+
+def schemas_list(settings: Settings, out: TextIO) -> int:
+    client = registry_client(settings)
+    topics = topic_names(settings)
+    status = OK
+    for family in Family:
+        subject = topics.subject(family)
+        try:
+            latest = client.get_latest_version(subject)
+            out.write(f"{subject:<36} version {latest.version:<4} id {latest.schema_id}\n")
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                out.write(f"{subject:<36} not registered\n")
+            else:
+                out.write(f"{subject:<36} ERROR {exc.error_message}\n")
+                status = FAIL
+    return status
+
+
+def schemas_register(settings: Settings, out: TextIO) -> int:
+    ids = register_schemas(registry_client(settings), topic_names(settings), SchemaSet.load())
+    topics = topic_names(settings)
+    out.writelines(f"{topics.subject(family):<36} id {schema_id}\n" for family, schema_id in ids.items())
+    return OK
+
+
+def schemas_check(settings: Settings, out: TextIO) -> int:
+    """Exit non-zero when a schema in avro/ would be refused by the registry."""
+    topics = topic_names(settings)
+    result = check_compatibility(registry_client(settings), topics)
+    for family, compatible in result.items():
+        verdict = "compatible" if compatible else "INCOMPATIBLE"
+        out.write(f"{topics.subject(family):<36} {verdict}\n")
+    bad = [f for f, ok in result.items() if not ok]
+    if bad:
+        out.write(f"{len(bad)} schema(s) incompatible with the registry's compatibility "
+                  "level: do not deploy\n")
+        return FAIL
+    return OK
+
+
+def topics_create(settings: Settings, out: TextIO, partitions: int | None = None,
+                  replication_factor: int | None = None) -> int:
+    topics = topic_names(settings)
+    parts = partitions or settings.kafka.partitions
+    rf = replication_factor if replication_factor is not None else (
+        settings.kafka.replication_factor)
+    wanted = [(topics.topic(f), parts,
+               {"cleanup.policy": "compact" if f in COMPACTED else "delete"}) for f in Family]
+    wanted.append((topics.dlq, parts, {"cleanup.policy": "delete"}))
+    result = ensure_topics(kafka_conf(settings), wanted, rf)
+    out.writelines(f"{name:<32} {result[name]:<8} cleanup.policy={config['cleanup.policy']}\n" for name, _, config in wanted)
+    return OK
+
+
+@dataclass
+class Verdict:
+    component: str
+    ok: bool
+    detail: str
+
+
+def _probe(component: str, fn: Callable[[], str]) -> Verdict:
+    started = time.monotonic()
+    try:
+        detail = fn()
+        return Verdict(component, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
+    except (ConnectorError, SchemaRegistryError, OSError) as exc:
+        return Verdict(component, False, str(exc) or type(exc).__name__)
+    except Exception as exc:  # a check must report, never crash
+        return Verdict(component, False, f"{type(exc).__name__}: {exc}")
+
+
+def check(settings: Settings, out: TextIO) -> int:
+    """Config + connectivity: one verdict line per component."""
+    # librdkafka would log every failed connect attempt; the verdict says it once
+    logging.getLogger("connector.sink.admin").setLevel(logging.CRITICAL)
+    logging.getLogger("connector.source.rest").setLevel(logging.ERROR)
+    verdicts = [
+        Verdict("config", True, "valid"),
+        _probe("sequence", lambda: asyncio.run(_check_sequence(settings))),
+        _probe("kafka", lambda: _check_kafka(settings)),
+        _probe("schema-registry", lambda: _check_registry(settings)),
+    ]
+    out.writelines(f"{v.component:<16} {'OK' if v.ok else 'FAIL':<5} {v.detail}\n" for v in verdicts)
+    return OK if all(v.ok for v in verdicts) else FAIL
+
+
+async def _check_sequence(settings: Settings) -> str:
+    s = settings.sequence
+    if s.api_key is None:
+        raise ConnectorError("no API key: set SEQUENCE_API_KEY or SEQUENCE_API_KEY_FILE")
+    async with SequenceRest(s.base_url, s.api_key.reveal(), max_attempts=2) as rest:
+        try:
+            symbols: Any = await rest.get_json("/v1/symbols")
+        except AuthError:
+            raise ConnectorError(f"{s.base_url}: the API key was refused (401/403)") from None
+    count = len(symbols) if isinstance(symbols, list) else len(symbols.get("symbols", []))
+    return f"{s.base_url} reachable, API key accepted, {count} symbols"
+
+
+def _check_kafka(settings: Settings) -> str:
+    names = list_topics(kafka_conf(settings), timeout_s=10)
+    topics = topic_names(settings)
+    ours = [t for t in topics.all_topics().values() if t in names]
+    return (f"{settings.kafka.bootstrap_servers} reachable, "
+            f"{len(ours)}/{len(Family)} connector topics exist")
+
+
+def _check_registry(settings: Settings) -> str:
+    subjects = registry_client(settings).get_subjects()
+    ours = [s for s in subjects if s.startswith(settings.kafka.topic_prefix + ".")]
+    return f"{settings.schema_registry.url} reachable, {len(ours)} connector subjects"
