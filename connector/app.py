@@ -29,7 +29,8 @@ from connector.dedupe.rebuild import rebuild_dedupe
 from connector.errors import ConnectorError, FatalError, RecordTooLargeError, TransientError
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
-from connector.observe.metrics import Metrics
+from connector.observe.metrics import FreshnessCollector, Metrics
+from connector.protocol.channels import family_of_channel
 from connector.protocol.families import Family
 from connector.protocol.frames import Ack, decode_stream_frame
 from connector.protocol.keys import dedupe_key
@@ -104,6 +105,8 @@ class Connector:
         self._stop = asyncio.Event()
         self._idle = asyncio.Event()
         self.started = asyncio.Event()
+        self._started_ns = time.time_ns()
+        self.metrics.registry.register(FreshnessCollector(self.freshness))
 
     # -- lifecycle -------------------------------------------------------------
     def stop(self) -> None:
@@ -354,9 +357,37 @@ class Connector:
                 log.info("drained", extra={"produced": dict(self.produced)})
 
     # -- health --------------------------------------------------------------------
+    def freshness(self) -> dict[str, int]:
+        return {f.value: ns for f, ns in self.bridge.last_event_ns.items()}
+
     def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Connected and subscribed, producer healthy, no family staler than its limit."""
         connected = {r.name: (r.connected.is_set() if isinstance(r, WebSocketReader)
                               else r.epoch > 0) for r in self.readers}
-        producer_ok = self.sink is not None and self.sink.first_error is None
-        ready = bool(connected) and all(connected.values()) and producer_ok
-        return ready, {"connected": connected, "producer_ok": producer_ok}
+        sink = self.sink
+        unacked_age = sink.oldest_unacked_age() if sink is not None else 0.0
+        producer_ok = (sink is not None and sink.first_error is None
+                       and not sink.needs_rebuild
+                       and unacked_age <= self.settings.observe.max_unacked_age_s)
+        now = time.time_ns()
+        subscribed = self._subscribed_families()
+        stale = {}
+        for family, limit in self.settings.observe.stale_limits_s.items():
+            if family not in subscribed:
+                continue
+            last = self.bridge.last_event_ns.get(Family(family), self._started_ns)
+            age = (now - last) / 1e9
+            if age > limit:
+                stale[family] = round(age, 1)
+        ready = bool(connected) and all(connected.values()) and producer_ok and not stale
+        return ready, {"connected": connected, "producer_ok": producer_ok,
+                       "oldest_unacked_s": round(unacked_age, 1), "stale": stale}
+
+    def _subscribed_families(self) -> set[str]:
+        families = set()
+        for topic in self.settings.sequence.stream_topics:
+            try:
+                families.add(family_of_channel(topic).value)
+            except ConnectorError:
+                continue
+        return families

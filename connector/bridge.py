@@ -105,6 +105,7 @@ class Bridge:
             f: DedupeStore(dedupe_capacity) for f in DEDUPED
         }
         self.gap_listener: GapListener | None = None
+        self.last_event_ns: dict[Family, int] = {}
         self.dlq_count = 0
 
     # -- entry point -----------------------------------------------------------
@@ -166,7 +167,7 @@ class Bridge:
             # only after it encoded: a record that went to the DLQ must not
             # shadow a later good copy of the same identity
             self.dedupe[family].first_time(identity)
-        self._m.last_event_time.labels(family.value).set(item.recv_ns / 1e9)
+        self.last_event_ns[family] = item.recv_ns
         return [OutRecord(self._topic_of[family], norm.key.encode(), value,
                           self._headers(item, channel), family, item.recv_ns,
                           norm.event_ts_ns, identity,

@@ -132,6 +132,12 @@ class ObserveSettings:
     metrics_host: str = "0.0.0.0"
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
+    # /readyz turns 503 when a subscribed family has had no event for longer
+    # than its limit (seconds); families not listed are not checked
+    stale_limits_s: Mapping[str, float] = field(
+        default_factory=lambda: {"prices": 30.0, "book": 30.0})
+    # /readyz turns 503 when Kafka has not acknowledged a record for this long
+    max_unacked_age_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -313,6 +319,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("config: connector.queue_max_records/bytes: must be positive")
     if s.observe.log_format not in ("json", "text"):
         raise ConfigError("config: observe.log_format: must be json or text")
+    bad = set(s.observe.stale_limits_s) - set(_FAMILIES)
+    if bad:
+        raise ConfigError(f"config: observe.stale_limits_s: unknown families {sorted(bad)}")
     if not 0 <= s.observe.metrics_port <= 65535:
         raise ConfigError("config: observe.metrics_port: must be 0..65535")
 

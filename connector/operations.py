@@ -97,15 +97,25 @@ def _probe(component: str, fn: Callable[[], str]) -> Verdict:
         return Verdict(component, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
     except (ConnectorError, SchemaRegistryError, OSError) as exc:
         return Verdict(component, False, str(exc) or type(exc).__name__)
-    except Exception as exc:  # a check must report, never crash
+    except Exception as exc:  # noqa: BLE001 - a check must report, never crash
         return Verdict(component, False, f"{type(exc).__name__}: {exc}")
 
 
 def check(settings: Settings, out: TextIO) -> int:
     """Config + connectivity: one verdict line per component."""
     # librdkafka would log every failed connect attempt; the verdict says it once
-    logging.getLogger("connector.sink.admin").setLevel(logging.CRITICAL)
-    logging.getLogger("connector.source.rest").setLevel(logging.ERROR)
+    quiet = {"connector.sink.admin": logging.CRITICAL, "connector.source.rest": logging.ERROR}
+    saved = {name: logging.getLogger(name).level for name in quiet}
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        return _check(settings, out)
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _check(settings: Settings, out: TextIO) -> int:
     verdicts = [
         Verdict("config", True, "valid"),
         _probe("sequence", lambda: asyncio.run(_check_sequence(settings))),

@@ -6,9 +6,13 @@ run several connectors in one process without name clashes.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 AGE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 3600)
@@ -62,9 +66,6 @@ class Metrics:
             registry=r)
         self.producer_queue = Gauge(
             p + "producer_queue_records", "Records in librdkafka's queue", registry=r)
-        self.last_event_time = Gauge(
-            p + "last_event_timestamp_seconds", "Receive time of the last event",
-            ["family"], registry=r)
         self.connected = Gauge(
             p + "connected", "1 when the stream is connected and subscribed", ["stream"],
             registry=r)
@@ -74,3 +75,23 @@ class Metrics:
         self.event_age = Histogram(
             p + "event_age_seconds", "Vendor event time to Kafka ack", ["topic"],
             buckets=AGE_BUCKETS, registry=r)
+
+
+class FreshnessCollector(Collector):
+    """Per-family freshness computed at scrape time: now minus the last event."""
+
+    def __init__(self, last_event_ns: Callable[[], Mapping[str, int]]) -> None:
+        self._last = last_event_ns
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        last = GaugeMetricFamily("sequence_connector_last_event_timestamp_seconds",
+                                 "Receive time of the last event", labels=["family"])
+        fresh = GaugeMetricFamily("sequence_connector_freshness_seconds",
+                                  "Seconds since the last event of the family",
+                                  labels=["family"])
+        now = time.time_ns()
+        for family, ns in self._last().items():
+            last.add_metric([family], ns / 1e9)
+            fresh.add_metric([family], max(0.0, (now - ns) / 1e9))
+        yield last
+        yield fresh

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,7 @@ class Pending:
     key: bytes | None
     headers: list[tuple[str, bytes]] | None
     on_ack: AckCallback | None
+    accepted_at: float  # monotonic seconds
 
 
 class KafkaSink:
@@ -139,6 +141,12 @@ class KafkaSink:
         """Records accepted and not yet acknowledged by Kafka."""
         return len(self._pending)
 
+    def oldest_unacked_age(self) -> float:
+        """Seconds the oldest unacknowledged record has waited (0 when none)."""
+        for record in self._pending.values():
+            return time.monotonic() - record.accepted_at
+        return 0.0
+
     def produce(
         self,
         topic: str,
@@ -151,7 +159,8 @@ class KafkaSink:
         self.raise_if_failed()
         if self._rebuild_reason is not None:
             raise QueueFull("producer is being rebuilt")
-        record = Pending(topic, value, key, list(headers) if headers else None, on_ack)
+        record = Pending(topic, value, key, list(headers) if headers else None, on_ack,
+                         time.monotonic())
         self._seq += 1
         self._enqueue(self._seq, record)
         self._pending[self._seq] = record

@@ -47,6 +47,7 @@ def test_429_with_retry_after_is_retried_then_succeeds(caplog: pytest.LogCapture
         assert sim.faults.rest_429 == 0
 
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="connector.source.rest")
     with_sim(test)
     assert "rest retry" in caplog.text
     assert KEY not in caplog.text  # the key is never logged
