@@ -119,6 +119,8 @@ class Connector:
         finally:
             if self.rest is not None:
                 await self.rest.close()
+            if self.ops is not None:
+                await self.ops.stop()
 
     async def _run_tasks(self) -> None:
         assert self.sink is not None and self.resnap is not None and self.backfiller is not None
@@ -138,8 +140,6 @@ class Connector:
         finally:
             reports.cancel()
             stopper.cancel()
-            if self.ops is not None:
-                await self.ops.stop()
         if error is not None:
             raise error
 
@@ -147,6 +147,11 @@ class Connector:
         s = self.settings
         if s.sequence.api_key is None:
             raise FatalError("no Sequence API key: set SEQUENCE_API_KEY or SEQUENCE_API_KEY_FILE")
+        if s.observe.metrics_port:
+            # up first, so liveness answers during start-up (readiness says not yet)
+            self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
+                                 self.metrics.registry, self.readiness)
+            await self.ops.start()
         client = registry_client(s)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TransientError), stop=stop_after_delay(60),
@@ -170,10 +175,6 @@ class Connector:
         self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt)
         self._build_recovery()
         self.readers = self._build_readers()
-        if s.observe.metrics_port:
-            self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
-                                 self.metrics.registry, self.readiness)
-            await self.ops.start()
 
     def _build_recovery(self) -> None:
         """REST re-snapshots after gaps and reconnects; backfill of trading data."""

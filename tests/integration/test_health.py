@@ -108,7 +108,7 @@ def test_readiness_follows_silence_and_broker_outage(own_broker: EmbeddedBroker,
     assert seen["silent"]["stale"] and set(seen["silent"]["stale"]) <= {"prices", "book"}
     assert seen["recovered"]["stale"] == {}
     assert seen["broker_down"]["producer_ok"] is False
-    assert seen["broker_down"]["oldest_unacked_s"] > 3.0
+    assert seen["broker_down"]["oldest_unacked_s"] >= 3.0
     assert seen["broker_back"]["producer_ok"] is True
     metrics = seen["metrics"]
     assert 'sequence_connector_freshness_seconds{family="prices"}' in metrics
