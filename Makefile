@@ -26,6 +26,10 @@ test: install
 unit: install
 	$(PY) -m pytest -q tests/unit
 
+## bench: the connector against peers and limits on the same feed (not part of `make test`)
+bench: install
+	$(PY) -m bench.run
+
 lint: install
 	$(VENV)/bin/ruff check connector tests
 	$(VENV)/bin/mypy connector

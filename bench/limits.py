@@ -1,0 +1,186 @@
+"""Ceilings: each stage of the connector's path alone, on the same feed.
+
+receive  the ``websockets`` client (the connector's socket library, with its
+         settings) reading N frames from the feed server, doing nothing else.
+parse    ``orjson.loads`` of each frame's text, in memory.
+encode   the connector's own normalise + Avro encode (``normalize_record`` +
+         ``WireEncoder.encode``) of pre-parsed payloads, in memory.
+produce  confluent-kafka with the connector's producer settings
+         (``producer_config``) sending pre-encoded records, with the same
+         key and headers the connector adds, to the real broker; first
+         produce -> last delivery report.
+
+The in-memory limits repeat their pass until at least ``MIN_SECONDS`` have
+gone by, so a small N still gives a stable figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from websockets.asyncio.client import connect
+
+from bench.connector_worker import warmup_topic
+from bench.feed import iter_payloads, read_frames
+from bench.peers import ws_endpoint
+from bench.procs import Result, cpu_s
+from connector.bridge import H_CHANNEL, H_INSTANCE, H_RECEIVED, H_SOURCE
+from connector.normalize.records import normalize_record
+from connector.protocol.channels import family_of_channel
+from connector.protocol.families import Family
+from connector.serde.topics import TopicNames
+from connector.serde.wire import WireEncoder
+from connector.sink.producer import producer_config
+
+MIN_SECONDS = 0.5
+
+
+def _repeat(step: Any, items: list[Any], min_seconds: float = MIN_SECONDS) -> Result:
+    done = 0
+    cpu0 = cpu_s()
+    started = time.perf_counter()
+    while True:
+        for item in items:
+            step(item)
+        done += len(items)
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return {"events": done, "seconds": elapsed, "events_per_s": done / elapsed,
+                    "cpu_s": cpu_s() - cpu0}
+
+
+def limit_receive(*, base_url: str, topics: list[str], api_key: str, events: int) -> Result:
+    async def main() -> Result:
+        async with connect(ws_endpoint(base_url),
+                           additional_headers={"Authorization": f"Bearer {api_key}"},
+                           compression=None, max_queue=64, max_size=4 << 20) as ws:
+            await ws.send(orjson.dumps({"subscribe": topics}).decode())
+            await ws.recv()  # the ack
+            cpu0 = cpu_s()
+            first_ns = 0
+            n = 0
+            async for _raw in ws:
+                if not first_ns:
+                    first_ns = time.time_ns()
+                n += 1
+                if n == events:
+                    break
+            seconds = (time.time_ns() - first_ns) / 1e9
+            return {"events": events, "seconds": seconds, "events_per_s": events / seconds,
+                    "cpu_s": cpu_s() - cpu0}
+
+    return asyncio.run(main())
+
+
+def limit_parse(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
+    texts = [f.decode() for f in read_frames(Path(frames_path), events)]  # as websockets hands them
+    return _repeat(orjson.loads, texts, min_seconds)
+
+
+def _encoder() -> WireEncoder:
+    return WireEncoder(schema_ids=dict.fromkeys(Family, 1))
+
+
+def limit_encode(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
+    encoder = _encoder()
+    payloads = list(iter_payloads(read_frames(Path(frames_path), events)))
+
+    def step(item: tuple[str, dict[str, Any]]) -> None:
+        channel, data = item
+        family = family_of_channel(channel)
+        norm = normalize_record(family, data, carry_unknown=True, channel=channel)
+        encoder.encode(family, norm.value)
+
+    return _repeat(step, payloads, min_seconds)
+
+
+def encoded_records(frames_path: str, events: int, prefix: str
+                    ) -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
+    """(topic, key, value, headers) as the connector would produce them."""
+    encoder = _encoder()
+    topics = TopicNames(prefix=prefix)
+    out = []
+    recv = str(time.time_ns()).encode()
+    for channel, data in iter_payloads(read_frames(Path(frames_path), events)):
+        family = family_of_channel(channel)
+        norm = normalize_record(family, data, carry_unknown=True, channel=channel)
+        headers = [(H_CHANNEL, channel.encode()), (H_RECEIVED, recv), (H_SOURCE, b"ws"),
+                   (H_INSTANCE, b"bench")]
+        out.append((topics.topic(family), norm.key.encode(), encoder.encode(family, norm.value),
+                    headers))
+    return out
+
+
+def limit_produce(*, frames_path: str, events: int, bootstrap: str, prefix: str) -> Result:
+    logging.basicConfig(level=logging.WARNING)
+    records = encoded_records(frames_path, events, prefix)
+    state = {"delivered": 0, "failed": 0}
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        state["failed" if err is not None else "delivered"] += 1
+
+    conf = producer_config(bootstrap, "bench-produce-limit", {})
+    conf["on_delivery"] = on_delivery
+    producer = Producer(conf)
+    producer.produce(warmup_topic(prefix), b"warm-up")  # see connector_worker
+    producer.flush(30)
+    state["delivered"] = 0
+    cpu0 = cpu_s()
+    started = time.perf_counter()
+    for i, (topic, key, value, headers) in enumerate(records):
+        while True:
+            try:
+                producer.produce(topic, value, key, headers=headers)  # type: ignore[arg-type]
+                break
+            except BufferError:
+                producer.poll(0.005)
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    elapsed = time.perf_counter() - started
+    if state["delivered"] != len(records):
+        raise RuntimeError(f"produce limit: {state} of {len(records)} delivered")
+    return {"events": len(records), "seconds": elapsed, "events_per_s": len(records) / elapsed,
+            "cpu_s": cpu_s() - cpu0}
+
+
+def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
+    """Extra (report only): the connector's whole in-memory path, ``Bridge.process``
+    (decode, route, normalise, dedupe, encode, headers, metrics)."""
+    from connector.bridge import Bridge
+    from connector.control.handoff import Inbound
+    from connector.dedupe.store import DedupeStore
+    from connector.observe.metrics import Metrics
+
+    bridge = Bridge(topics=TopicNames(prefix="bench"), encoder=_encoder(), metrics=Metrics(),
+                    instance="bench", max_frame_bytes=1 << 20, carry_unknown=True,
+                    dedupe_capacity=1_000_000)
+    now = time.time_ns()
+    items = [Inbound(source="ws", stream="stream", raw=f.decode(), recv_ns=now, epoch=1)
+             for f in read_frames(Path(frames_path), events)]
+    done, elapsed, cpu = 0, 0.0, 0.0
+    while elapsed < min_seconds:
+        # fresh dedupe stores per pass, or the second pass would drop fills/tca
+        bridge.dedupe = {f: DedupeStore(1_000_000) for f in bridge.dedupe}
+        cpu0 = cpu_s()
+        started = time.perf_counter()
+        for item in items:
+            bridge.process(item)
+        elapsed += time.perf_counter() - started
+        cpu += cpu_s() - cpu0
+        done += len(items)
+    return {"events": done, "seconds": elapsed, "events_per_s": done / elapsed, "cpu_s": cpu}
+
+
+def limits_in_memory(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS
+                     ) -> Result:
+    """parse, encode and (extra) bridge in one child: CPU-bound, no I/O to share."""
+    return {name: fn(frames_path=frames_path, events=events, min_seconds=min_seconds)
+            for name, fn in (("parse", limit_parse), ("encode", limit_encode),
+                             ("bridge", limit_bridge))}

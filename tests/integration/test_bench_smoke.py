@@ -1,0 +1,58 @@
+"""``python -m bench.run --quick`` end to end: the harness runs and writes its JSON.
+
+No thresholds on speed (this machine's numbers mean nothing in CI); only that
+every measurement produced a number and the JSON has the documented shape.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FEEDS = ("prices", "book", "mix")
+
+
+def _has_spread(node: dict[str, object], name: str) -> None:
+    for key in (name, f"{name}_min", f"{name}_max"):
+        value = node.get(key)
+        assert isinstance(value, (int, float)) and value > 0, (key, node)
+    assert node[f"{name}_min"] <= node[name] <= node[f"{name}_max"]  # type: ignore[operator]
+
+
+@pytest.mark.timeout(90)
+def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=85, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    assert set(result) == {"machine", "feeds", "latency_ms"}
+    machine = result["machine"]
+    for key in ("cpu", "cores", "python", "versions"):
+        assert machine[key], key
+    assert set(result["feeds"]) == set(FEEDS)
+    for feed in FEEDS:
+        f = result["feeds"][feed]
+        assert set(f) >= {"connector", "naive", "standard", "limits", "ratio_vs_naive",
+                          "ratio_vs_standard"}
+        for name in ("events_per_s", "cpu_s_per_million", "peak_rss_mb"):
+            _has_spread(f["connector"], name)
+        _has_spread(f["naive"], "events_per_s")
+        _has_spread(f["standard"], "events_per_s")
+        for name in ("receive", "parse", "encode", "produce"):
+            _has_spread(f["limits"], name)
+        _has_spread(f, "ratio_vs_naive")
+        _has_spread(f, "ratio_vs_standard")
+    latency = result["latency_ms"]
+    for name in ("p50", "p99", "p999"):
+        _has_spread(latency, name)
+    assert latency["p50"] <= latency["p99"] <= latency["p999"]
+    assert latency["rate"] == 10000
+    table = (tmp_path / "latest.md").read_text()
+    assert "| **connector**" in table and "p999" in table
