@@ -106,6 +106,7 @@ class Connector:
         self._idle = asyncio.Event()
         self.started = asyncio.Event()
         self._started_ns = time.time_ns()
+        self._per_topic: dict[str, tuple[Any, Any, Any]] = {}
         self.metrics.registry.register(FreshnessCollector(self.freshness))
 
     # -- lifecycle -------------------------------------------------------------
@@ -317,19 +318,33 @@ class Connector:
             return [self.bridge.control(kind, topic, item.epoch, **kw)]
         return self.bridge.process(item)
 
+    def _topic_metrics(self, topic: str) -> tuple[Any, Any, Any]:
+        # labels() is a dict lookup under a lock: once per topic, not per record
+        cached = self._per_topic.get(topic)
+        if cached is None:
+            m = self.metrics
+            cached = (m.records_produced.labels(topic), m.added_latency.labels(topic),
+                      m.event_age.labels(topic))
+            self._per_topic[topic] = cached
+        return cached
+
     def _acked(self, out: OutRecord) -> Any:
-        m = self.metrics
+        produced, latency, age = self._topic_metrics(out.topic)
+        tally = self.produced
+        topic = out.topic
+        recv_ns = out.recv_ns
+        event_ns = out.event_ts_ns
 
         def on_delivery(err: KafkaError | None, _msg: Message | None) -> None:
             if err is not None:
-                m.delivery_errors.labels(out.topic).inc()
+                self.metrics.delivery_errors.labels(topic).inc()
                 return
-            self.produced[out.topic] += 1
-            m.records_produced.labels(out.topic).inc()
+            tally[topic] += 1
+            produced.inc()
             now = time.time_ns()
-            m.added_latency.labels(out.topic).observe((now - out.recv_ns) / 1e9)
-            if out.event_ts_ns:
-                m.event_age.labels(out.topic).observe(max(0, now - out.event_ts_ns) / 1e9)
+            latency.observe((now - recv_ns) / 1e9)
+            if event_ns:
+                age.observe(max(0, now - event_ns) / 1e9)
         return on_delivery
 
     # -- shutdown ----------------------------------------------------------------

@@ -112,51 +112,60 @@ def read_tail_keys(
         "statistics.interval.ms": 0,
     })
     consumer = Consumer(consumer_conf)
-    keys: list[bytes] = []
     try:
         meta = consumer.list_topics(topic, timeout=10)
         tmeta = meta.topics.get(topic)
         if tmeta is None or tmeta.error is not None or not tmeta.partitions:
-            return keys
+            return []
         deadline = time.monotonic() + timeout_s
-        for partition in sorted(tmeta.partitions):
-            keys.extend(_partition_tail(consumer, topic, partition, max_per_partition,
-                                        since_ms, deadline))
+        return _tail(consumer, topic, sorted(tmeta.partitions), max_per_partition,
+                     since_ms, deadline)
     finally:
         consumer.close()
-    return keys
 
 
-def _partition_tail(consumer: Consumer, topic: str, partition: int, limit: int,
-                    since_ms: int, deadline: float) -> list[bytes]:
-    tp = TopicPartition(topic, partition, -2)
-    consumer.assign([tp])
-    # One fetch from the beginning teaches librdkafka the true high watermark.
-    first = None
-    while first is None and time.monotonic() < deadline:
-        first = consumer.poll(0.2)
-    if first is None:
-        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no fetch from {topic}"))
-    if first.error() is not None and first.error().code() != KafkaError._PARTITION_EOF:
-        raise KafkaException(first.error())
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-    start = max(low, high - limit, 0)
-    out: list[bytes] = []
-    if high <= 0 or start >= high:
-        return out
-    consumer.assign([TopicPartition(topic, partition, start)])
-    while time.monotonic() < deadline:
+def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
+          since_ms: int, deadline: float) -> list[bytes]:
+    # One fetch per partition from the beginning teaches librdkafka the true
+    # high watermarks; all partitions at once, so an empty topic costs one poll.
+    consumer.assign([TopicPartition(topic, p, -2) for p in partitions])
+    unseen = set(partitions)
+    while unseen and time.monotonic() < deadline:
         msg = consumer.poll(0.2)
         if msg is None:
             continue
         err = msg.error()
+        if err is not None and err.code() != KafkaError._PARTITION_EOF:
+            raise KafkaException(err)
+        unseen.discard(msg.partition())
+    if unseen:
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no fetch from {topic}"))
+    ends: dict[int, int] = {}
+    starts = []
+    for p in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+        start = max(low, high - limit, 0)
+        if high > 0 and start < high:
+            ends[p] = high
+            starts.append(TopicPartition(topic, p, start))
+    keys: dict[int, list[bytes]] = {p: [] for p in ends}
+    if not starts:
+        return []
+    consumer.assign(starts)
+    while ends and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        err = msg.error()
+        part = msg.partition()
         if err is not None:
             if err.code() == KafkaError._PARTITION_EOF:
-                break
+                ends.pop(part, None)
+                continue
             raise KafkaException(err)
         key = msg.key()
         if key is not None and msg.timestamp()[1] >= since_ms:
-            out.append(key)
-        if msg.offset() >= high - 1:
-            break
-    return out
+            keys[part].append(key)
+        if part in ends and msg.offset() >= ends[part] - 1:
+            ends.pop(part)
+    return [k for p in sorted(keys) for k in keys[p]]
