@@ -163,12 +163,7 @@ class Connector:
         log.info("schemas registered", extra={"ids": {str(k): v for k, v in ids.items()}})
         conf = kafka_conf(s)
         if s.kafka.create_topics:
-            wanted = [(self.topics.topic(f), s.kafka.partitions,
-                       {"cleanup.policy": "compact" if f in COMPACTED else "delete"})
-                      for f in Family]
-            wanted.append((self.topics.dlq, s.kafka.partitions, {"cleanup.policy": "delete"}))
-            created = await asyncio.to_thread(ensure_topics, conf, wanted,
-                                              s.kafka.replication_factor)
+            created = await asyncio.to_thread(self._ensure_topics, conf)
             log.info("topics ready", extra={"topics": created})
         c = s.connector
         await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
@@ -279,10 +274,24 @@ class Connector:
                     self.backfiller.request("tca", epoch, "sse reconnect")
         return session
 
-    def _producer_rebuilt(self, reason: str) -> None:
+    async def _producer_rebuilt(self, reason: str) -> None:
+        """Before resending: a broker that lost its state lost our topics too."""
         self.metrics.producer_rebuilds.inc()
         log.warning("producer rebuilt; resending unacknowledged records",
                     extra={"reason": reason})
+        if self.settings.kafka.create_topics:
+            try:
+                await asyncio.to_thread(self._ensure_topics, kafka_conf(self.settings))
+            except ConnectorError as exc:
+                log.warning("could not re-create topics", extra={"error": str(exc)})
+
+    def _ensure_topics(self, conf: dict[str, Any]) -> dict[str, str]:
+        s = self.settings
+        wanted = [(self.topics.topic(f), s.kafka.partitions,
+                   {"cleanup.policy": "compact" if f in COMPACTED else "delete"})
+                  for f in Family]
+        wanted.append((self.topics.dlq, s.kafka.partitions, {"cleanup.policy": "delete"}))
+        return ensure_topics(conf, wanted, s.kafka.replication_factor, timeout_s=10.0)
 
     # -- the bridge worker -------------------------------------------------------
     async def _work(self) -> None:

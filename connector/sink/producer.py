@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,14 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 50_000,
     "queue.buffering.max.kbytes": 32_768,
-    # a stuck producer (tansu after a restart) is only noticed when records
-    # time out; they are then resent on a new producer, so a short timeout
-    # costs nothing but speeds recovery
-    "message.timeout.ms": 30_000,
+    # Long: a record that times out is resent on a new producer, and if the
+    # broker had in fact stored it, that resend is a duplicate. A producer
+    # stuck after a broker restart is caught sooner by the stall probe.
+    "message.timeout.ms": 300_000,
     "socket.keepalive.enable": True,
+    # The connector creates its topics with the right layout (partitions,
+    # compaction); a broker's auto-create would pick its own defaults.
+    "allow.auto.create.topics": False,
 }
 
 # Properties the connector owns: overriding them would break the delivery
@@ -63,9 +66,19 @@ RESEND = {
     KafkaError.UNKNOWN_PRODUCER_ID,
     KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
     KafkaError.INVALID_PRODUCER_EPOCH,
+    # After a broker freeze (seen with tansu after a 60 s SIGSTOP) the rebuilt
+    # idempotent producer's records came back PRODUCER_FENCED, a per-record
+    # error librdkafka does not mark fatal: a new producer (new producer id)
+    # delivers them, latching it as permanent stopped the connector.
+    KafkaError.PRODUCER_FENCED,
     KafkaError._PURGE_QUEUE,
     KafkaError._PURGE_INFLIGHT,
+    # the broker lost the topic (tansu restarted): re-created before the resend
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
 }
+REBUILD_MIN_INTERVAL_S = 2.0  # a rebuild that keeps failing must not spin
 
 
 class DeliveryError(FatalError):
@@ -113,7 +126,8 @@ class KafkaSink:
     def __init__(
         self,
         conf: Mapping[str, Any],
-        on_rebuild: Callable[[str], None] | None = None,
+        on_rebuild: Callable[[str], Awaitable[None]] | None = None,
+        stall_after_s: float = 20.0,
     ) -> None:
         self._conf = dict(conf)
         self._generation = 0
@@ -123,6 +137,10 @@ class KafkaSink:
         self._first_error: DeliveryError | None = None
         self._rebuild_reason: str | None = None
         self._on_rebuild = on_rebuild
+        self._stall_after = stall_after_s
+        self._last_ack = time.monotonic()
+        self._probing = False
+        self._last_rebuild = 0.0
         self.delivered = 0
         self.failed = 0
         self.rebuilds = 0
@@ -217,6 +235,7 @@ class KafkaSink:
             if err is None:
                 del self._pending[seq]
                 self.delivered += 1
+                self._last_ack = time.monotonic()
                 if record.on_ack is not None:
                     record.on_ack(None, msg)
                 return
@@ -253,6 +272,10 @@ class KafkaSink:
     async def rebuild(self) -> None:
         """Replace the producer and produce every pending record again, in order."""
         reason = self._rebuild_reason or "requested"
+        wait = self._last_rebuild + REBUILD_MIN_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_rebuild = time.monotonic()
         old = self._producer
         self._producer = self._new_producer()  # bumps the generation: old reports ignored
         self._rebuild_reason = None
@@ -264,7 +287,7 @@ class KafkaSink:
             pass
         asyncio.get_running_loop().run_in_executor(None, old.flush, 0)
         if self._on_rebuild is not None:
-            self._on_rebuild(reason)
+            await self._on_rebuild(reason)  # e.g. re-create topics a broker lost
         for seq, record in list(self._pending.items()):
             while True:
                 try:
@@ -288,7 +311,42 @@ class KafkaSink:
             self._producer.poll(0)
             if self._rebuild_reason is not None:
                 await self.rebuild()
+            elif self._stalled() and not self._probing:
+                asyncio.get_running_loop().create_task(self._probe_stall())
             await asyncio.sleep(interval)
+
+    def _stalled(self) -> bool:
+        if not self._pending or self._stall_after <= 0:
+            return False
+        quiet = time.monotonic() - max(self._last_ack, self.oldest_accepted())
+        return quiet > self._stall_after
+
+    def oldest_accepted(self) -> float:
+        for record in self._pending.values():
+            return record.accepted_at
+        return time.monotonic()
+
+    async def _probe_stall(self) -> None:
+        """Nothing acknowledged for a while: is the broker there at all?
+
+        A broker that does not answer (down, frozen, partitioned) is waited
+        for: librdkafka keeps the records and delivers them when it is back,
+        without duplicates. A broker that answers metadata while our records
+        sit unacknowledged means this producer is stuck (tansu after a
+        restart forgets producer ids): rebuild and resend.
+        """
+        self._probing = True
+        try:
+            producer = self._producer
+            await asyncio.to_thread(producer.list_topics, None, 5.0)
+        except KafkaException:
+            self._last_ack = time.monotonic()  # unreachable: look again later
+            return
+        finally:
+            self._probing = False
+        if self._stalled():
+            self.request_rebuild(f"no acknowledgement for {self._stall_after:.0f}s "
+                                 "while the broker answers")
 
     def raise_if_failed(self) -> None:
         if self._first_error is not None:
