@@ -24,7 +24,7 @@ from connector.normalize.records import (
     ControlKind,
     NormalizedRecord,
     build_control_record,
-    normalize_record,
+    normalize_for_wire,
 )
 from connector.observe.metrics import Metrics
 from connector.protocol.channels import family_of_channel
@@ -107,6 +107,11 @@ class Bridge:
         self.gap_listener: GapListener | None = None
         self.last_event_ns: dict[Family, int] = {}
         self.dlq_count = 0
+        # Hot-path caches: prometheus children (labels() costs a lock and a
+        # tuple hash per call) and the header bytes of repeating strings.
+        self._events_child: dict[tuple[Family, str], Any] = {}
+        self._unknown_child: dict[Family, Any] = {}
+        self._bytes_of: dict[str, bytes] = {}
 
     # -- entry point -----------------------------------------------------------
     def process(self, item: Inbound) -> list[OutRecord]:
@@ -153,31 +158,52 @@ class Bridge:
     def _record(
         self, family: Family, data: dict[str, Any], item: Inbound, channel: str | None
     ) -> list[OutRecord]:
-        self._m.events_received.labels(family.value, item.source).inc()
+        source = item.source
+        counter = self._events_child.get((family, source))
+        if counter is None:
+            counter = self._events_child[(family, source)] = self._m.events_received.labels(
+                family.value, source)
+        counter.inc()
         identity = dedupe_key(family, data) if family in self.dedupe else None
         if identity is not None and identity in self.dedupe[family]:
             self.dedupe[family].hits += 1
             self._m.dedupe_hits.labels(family.value).inc()
             return []
-        norm = normalize_record(family, data, carry_unknown=self._carry, channel=channel)
+        # Decimal fields come out as unscaled ints: only the encoder reads them.
+        norm = normalize_for_wire(family, data, carry_unknown=self._carry, channel=channel)
         if norm.unknown_fields:
-            self._m.unknown_fields.labels(family.value).inc(len(norm.unknown_fields))
+            unknown = self._unknown_child.get(family)
+            if unknown is None:
+                unknown = self._unknown_child[family] = self._m.unknown_fields.labels(
+                    family.value)
+            unknown.inc(len(norm.unknown_fields))
         value = self._encoder.encode(family, norm.value)
         if identity is not None:
             # only after it encoded: a record that went to the DLQ must not
             # shadow a later good copy of the same identity
             self.dedupe[family].first_time(identity)
-        self.last_event_ns[family] = item.recv_ns
+        recv_ns = item.recv_ns
+        self.last_event_ns[family] = recv_ns
         return [OutRecord(self._topic_of[family], norm.key.encode(), value,
-                          self._headers(item, channel), family, item.recv_ns,
+                          self._headers(item, channel), family, recv_ns,
                           norm.event_ts_ns, identity,
                           data if family in WATERMARKED else None)]
 
+    def _as_bytes(self, text: str) -> bytes:
+        """UTF-8 of a header string that repeats (channel, source), cached."""
+        cached = self._bytes_of.get(text)
+        if cached is None:
+            if len(self._bytes_of) >= 4096:  # channels are few; never grow unbounded
+                self._bytes_of.clear()
+            cached = self._bytes_of[text] = text.encode()
+        return cached
+
     def _headers(self, item: Inbound, channel: str | None) -> Headers:
+        as_bytes = self._as_bytes
         return [
-            (H_CHANNEL, (channel or item.stream).encode()),
+            (H_CHANNEL, as_bytes(channel or item.stream)),
             (H_RECEIVED, str(item.recv_ns).encode()),
-            (H_SOURCE, item.source.encode()),
+            (H_SOURCE, as_bytes(item.source)),
             (H_INSTANCE, self._instance_b),
         ]
 

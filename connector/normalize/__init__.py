@@ -6,6 +6,7 @@ from connector.normalize.records import (
     ControlKind,
     NormalizedRecord,
     build_control_record,
+    normalize_for_wire,
     normalize_record,
 )
 
@@ -16,6 +17,7 @@ __all__ = [
     "NormalizedRecord",
     "build_control_record",
     "decimal_name",
+    "normalize_for_wire",
     "normalize_record",
     "timestamp_companion",
 ]

@@ -13,6 +13,7 @@ into the Avro-ready dict. Output naming rules live here, once:
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -212,14 +213,274 @@ def _build(
     return out
 
 
+# -- compiled builders ------------------------------------------------------------
+#
+# ``_build`` above interprets a RecordSpec field by field; it stays as the
+# reference. The hot path runs a function generated once per (spec, mode):
+# the same checks in the same order with the same errors (every non-trivial
+# case calls the very converter ``_build`` calls), but with the per-field
+# dispatch resolved at compile time, the common types checked by ``type(x) is``
+# and the output dict built as one literal.
+#
+# Two modes: ``decimals=True`` gives exact Decimal values (what
+# ``normalize_record`` returns); ``decimals=False`` gives, in every decimal
+# field, the *unscaled* int (``price_1e9`` itself, book levels times 1e18)
+# that only the fastwire encoder takes; the Avro bytes are identical.
+
+_LONG_CHECK = "type({v}) is not int or not -9223372036854775808 <= {v} <= 9223372036854775807"
+
+
+def _missing(data: Mapping[str, Any], name: str, path: str) -> NormalizeError:
+    state = "missing" if name not in data else "null"
+    return NormalizeError(f"required field is {state}", field=path + name)
+
+
+def _not_an_object(path: str) -> NormalizeError:
+    return NormalizeError("expected an object", field=path.rstrip(".") or None)
+
+
+def _add_unknowns(
+    known: frozenset[str], data: Mapping[str, Any], unknown: _Unknown, path: str,
+    report_prefix: str,
+) -> None:
+    for key, value in data.items():
+        if key not in known:
+            unknown.add(report_prefix + key, path + key, value)
+
+
+_POW10 = tuple(10**n for n in range(v.LEVEL_SCALE + 1))
+_LEVEL_INT_LIMIT = 10 ** (v.LEVEL_PRECISION - v.LEVEL_SCALE)
+
+
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+# Book prices sit on a tick grid and repeat from update to update: the
+# unscaled value of each printed number is cached (bounded; cleared when
+# full). Only successful conversions are cached, and 0.0/-0.0 (equal keys)
+# both give 0.
+_LEVEL_CACHE: dict[float, int] = {}
+_LEVEL_CACHE_MAX = 65536
+
+
+def _level_unscaled(value: Any, index: int, name: str) -> int:
+    """``level_decimal`` as the unscaled int of decimal(38, 18), exactly."""
+    unscaled: int | None = None
+    if type(value) is float:
+        if value - value == 0.0:  # finite
+            text = repr(value)
+            if "e" not in text:  # plain "76410.5": |value| < 1e16, integer digits fit
+                whole, _, fraction = text.partition(".")
+                if len(fraction) <= v.LEVEL_SCALE:
+                    unscaled = int(whole + fraction) * _POW10[v.LEVEL_SCALE - len(fraction)]
+                    if len(_LEVEL_CACHE) >= _LEVEL_CACHE_MAX:
+                        _LEVEL_CACHE.clear()
+                    _LEVEL_CACHE[value] = unscaled
+                    return unscaled
+    elif type(value) is int and -_LEVEL_INT_LIMIT < value < _LEVEL_INT_LIMIT:
+        unscaled = int(value) * _POW10[v.LEVEL_SCALE]
+    if unscaled is None:
+        number = v.level_decimal(value, f"{name}[{index}]")  # raises the exact error
+        unscaled = int(number.scaleb(v.LEVEL_SCALE, _EXACT))
+    return unscaled
+
+
+def _levels_unscaled(value: Any, name: str) -> list[dict[str, Any]]:
+    """``_levels`` with unscaled ints instead of Decimals."""
+    if not isinstance(value, list):
+        raise NormalizeError("expected a list of [px, sz] levels", field=name)
+    cache = _LEVEL_CACHE
+    levels = []
+    for index, level in enumerate(value):
+        if type(level) is not list and not isinstance(level, tuple) or len(level) != 2:
+            raise NormalizeError("a level must be [px, sz]", field=f"{name}[{index}]")
+        px, sz = level
+        # type() guard: True == 1 == 1.0 as dict keys, and a bool must fail
+        upx = cache.get(px) if type(px) is float else None
+        if upx is None:
+            upx = _level_unscaled(px, index, name)
+        usz = cache.get(sz) if type(sz) is float else None
+        if usz is None:
+            usz = _level_unscaled(sz, index, name)
+        levels.append({"px": upx, "sz": usz})
+    return levels
+
+
+class _BuilderGen:
+    def __init__(self, decimals: bool) -> None:
+        self.decimals = decimals
+        self.consts: dict[str, Any] = {}
+        self.funcs: list[str] = []
+        self.compiled: dict[int, str] = {}
+        self.counter = 0
+
+    def const(self, value: Any) -> str:
+        self.counter += 1
+        name = f"C{self.counter}"
+        self.consts[name] = value
+        return name
+
+    def function(self, spec: RecordSpec, top: bool) -> str:
+        if id(spec) in self.compiled:
+            return self.compiled[id(spec)]
+        self.counter += 1
+        fn = f"build{self.counter}"
+        self.compiled[id(spec)] = fn
+        lines = [
+            f"def {fn}(data, unknown, path, report_prefix):",
+            "    if type(data) is not dict and not isinstance(data, Mapping):",
+            "        raise _not_an_object(path)",
+            "    get = data.get",
+        ]
+        items: list[str] = []
+        for index, field_spec in enumerate(spec.fields):
+            self.field(lines, items, field_spec, f"f{index}")
+        if top:
+            items.append("'extras': unknown.extras")
+        known = self.const(spec.known)
+        lines += [
+            f"    if not {known}.issuperset(data):",
+            f"        _add_unknowns({known}, data, unknown, path, report_prefix)",
+            "    return {" + ", ".join(items) + "}",
+        ]
+        self.funcs.append("\n".join(lines))
+        return fn
+
+    def field(self, out: list[str], items: list[str], spec: FieldSpec, var: str) -> None:
+        name = spec.name
+        kind = spec.kind
+        q = repr(name)
+        where = f"path + {q}"
+        out.append(f"    {var} = get({q})")
+        names = spec.output_names()
+        extra = f"{var}_b"
+        if spec.required:
+            out.append(f"    if {var} is None: raise _missing(data, {q}, path)")
+            out.append("    else:")
+        else:
+            default = spec.default
+            out.append(f"    if {var} is None:")
+            if isinstance(default, list):
+                out.append(f"        {var} = list({self.const(default)})")
+            elif default is None or isinstance(default, bool):
+                out.append(f"        {var} = {default!r}")
+            else:
+                out.append(f"        {var} = {self.const(default)}")
+            if len(names) == 2:
+                out.append(f"        {extra} = {var}")
+            out.append("    else:")
+        ind = "        "
+        if kind is Kind.STRING:
+            out.append(f"{ind}if type({var}) is not str: {var} = as_string({var}, {where})")
+        elif kind is Kind.ID:
+            out.append(f"{ind}if type({var}) is not str: {var} = as_id({var}, {where})")
+        elif kind is Kind.BOOL:
+            out.append(f"{ind}if type({var}) is not bool: {var} = as_bool({var}, {where})")
+        elif kind is Kind.DOUBLE:
+            out.append(f"{ind}if type({var}) is not float or {var} - {var} != 0.0: "
+                       f"{var} = as_double({var}, {where})")
+        elif kind in (Kind.LONG, Kind.FIXED_1E9, Kind.FIXED_1E8, Kind.TIMESTAMP_NS):
+            check = _LONG_CHECK.format(v=var)
+            out.append(f"{ind}if {check}: {var} = as_long({var}, {where})")
+            if kind is Kind.TIMESTAMP_NS:
+                out.append(f"{ind}{extra} = {var} // 1000")
+            elif kind is not Kind.LONG:
+                if self.decimals:
+                    scale = _FIXED_SCALE[kind]
+                    out.append(f"{ind}{extra} = fixed_to_decimal({var}, {scale})")
+                else:
+                    out.append(f"{ind}{extra} = {var}")
+        elif kind is Kind.LEVELS:
+            fn = "_levels" if self.decimals else "_levels_unscaled"
+            out.append(f"{ind}{var} = {fn}({var}, {where})")
+        elif kind in _SIMPLE:  # lenient double, string/id lists
+            out.append(f"{ind}{var} = {self.const(_SIMPLE[kind])}({var}, {where})")
+        elif kind is Kind.JSON:
+            out.append(f"{ind}{var} = dumps({var}).decode()")
+        elif kind is Kind.RECORDS:
+            assert spec.items is not None
+            sub = self.function(spec.items, top=False)
+            out += [
+                f"{ind}if not isinstance({var}, list):",
+                f"{ind}    raise NormalizeError('expected a list of objects', field={where})",
+                (f"{ind}{var} = [{sub}(item, unknown, f'{{path}}{name}[{{i}}].', "
+                 f"f'{{path}}{name}.') for i, item in enumerate({var})]"),
+            ]
+        else:  # pragma: no cover - every Kind is handled above
+            raise AssertionError(kind)
+        if kind in _FIXED_SCALE:
+            items.append(f"{names[0]!r}: {extra}")
+            items.append(f"{names[1]!r}: {var}")
+        elif kind is Kind.TIMESTAMP_NS:
+            items.append(f"{names[0]!r}: {var}")
+            items.append(f"{names[1]!r}: {extra}")
+        else:
+            items.append(f"{names[0]!r}: {var}")
+
+
+_RUNTIME: dict[str, Any] = {
+    "Mapping": Mapping,
+    "NormalizeError": NormalizeError,
+    "_missing": _missing,
+    "_not_an_object": _not_an_object,
+    "_add_unknowns": _add_unknowns,
+    "_levels": _levels,
+    "_levels_unscaled": _levels_unscaled,
+    "as_string": v.as_string,
+    "as_id": v.as_id,
+    "as_bool": v.as_bool,
+    "as_double": v.as_double,
+    "as_long": v.as_long,
+    "fixed_to_decimal": v.fixed_to_decimal,
+    "dumps": orjson.dumps,
+}
+
+Builder = Callable[[Any, _Unknown, str, str], dict[str, Any]]
+
+
+def compile_builder(spec: RecordSpec, *, decimals: bool = True) -> Builder:
+    """Generate and compile the builder of ``spec`` (see above)."""
+    gen = _BuilderGen(decimals)
+    top = gen.function(spec, top=True)
+    source = "\n\n".join(gen.funcs) + "\n"
+    namespace = dict(_RUNTIME)
+    namespace.update(gen.consts)
+    exec(compile(source, "<normalize builder>", "exec"), namespace)  # noqa: S102 - own source
+    builder: Builder = namespace[top]
+    builder.__normalize_source__ = source  # type: ignore[attr-defined]
+    return builder
+
+
+# (spec, decimals) -> builder; keyed by id with the spec kept alive and
+# checked, since a frozen spec hashes all its fields on every lookup.
+_BUILDERS: dict[tuple[int, bool], tuple[RecordSpec, Builder]] = {}
+
+
+def builder_for(spec: RecordSpec, decimals: bool = True) -> Builder:
+    entry = _BUILDERS.get((id(spec), decimals))
+    if entry is None or entry[0] is not spec:
+        entry = (spec, compile_builder(spec, decimals=decimals))
+        _BUILDERS[(id(spec), decimals)] = entry
+    return entry[1]
+
+
 def build_value(
-    spec: RecordSpec, data: Mapping[str, Any], *, carry_unknown: bool
+    spec: RecordSpec, data: Mapping[str, Any], *, carry_unknown: bool, decimals: bool = True
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Apply ``spec`` to one payload: (Avro-ready value, unknown field names).
 
     Nested unknowns are reported as ``contributors.foo`` and carried under
     ``contributors[2].foo`` so that nothing is lost and the map stays flat.
+    ``decimals=False``: decimal fields hold unscaled ints (fastwire only).
     """
+    unknown = _Unknown(carry_unknown)
+    value = builder_for(spec, decimals)(data, unknown, "", "")
+    return value, tuple(unknown.names)
+
+
+def build_value_reference(
+    spec: RecordSpec, data: Mapping[str, Any], *, carry_unknown: bool
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``build_value`` by the interpreting reference builder (tests compare them)."""
     unknown = _Unknown(carry_unknown)
     value = _build(spec, data, unknown, "", "")
     value["extras"] = unknown.extras

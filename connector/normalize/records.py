@@ -55,11 +55,39 @@ def normalize_record(
     ``channel`` is the /v1/stream channel it arrived on; traces use its
     suffix as the deployment id when the payload lacks one.
     """
+    return _normalize(family, data, carry_unknown, channel, True)
+
+
+def normalize_for_wire(
+    family: Family,
+    data: Mapping[str, Any],
+    *,
+    carry_unknown: bool,
+    channel: str | None = None,
+) -> NormalizedRecord:
+    """``normalize_record`` for the encoder only: every decimal field holds
+    its *unscaled* int (``price_1e9`` for ``price``, book levels x 1e18)
+    instead of a Decimal. ``connector.serde.fastwire`` (the WireEncoder)
+    writes exactly the bytes the Decimals would give; nothing else should
+    read these values. Same validation, errors, key and event time.
+    """
+    return _normalize(family, data, carry_unknown, channel, False)
+
+
+def _normalize(
+    family: Family,
+    data: Mapping[str, Any],
+    carry_unknown: bool,
+    channel: str | None,
+    decimals: bool,
+) -> NormalizedRecord:
     if family is Family.traces and data.get("deployment_id") is None and channel:
         suffix = channel_suffix(channel)
         if suffix:
             data = {**data, "deployment_id": suffix}
-    value, unknown = build_value(RECORD_SPECS[family], data, carry_unknown=carry_unknown)
+    value, unknown = build_value(
+        RECORD_SPECS[family], data, carry_unknown=carry_unknown, decimals=decimals
+    )
     time_field = EVENT_TIME_FIELD[family]
     event_ts_ns = value[time_field] if time_field is not None else None
     return NormalizedRecord(record_key(family, value, channel), value, event_ts_ns, unknown)
