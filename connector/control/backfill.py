@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
 
+from connector.control.due import serve_due
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.reconnect import AuthError
 from connector.normalize.records import ControlKind
@@ -194,20 +195,7 @@ class Backfiller:
 
     async def run(self) -> None:
         """Backfill pending families forever; cancel to stop. AuthError ends it."""
-        loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            now = loop.time()
-            due = [f for f in self._pending if self._not_before.get(f, 0.0) <= now]
-            if not due:
-                waits = [self._not_before[f] - now for f in self._pending]
-                try:
-                    await asyncio.wait_for(self._wake.wait(), min(waits) if waits else None)
-                except TimeoutError:
-                    pass
-                continue
-            for family in due:
-                await self._take(family, loop)
+        await serve_due(self._pending, self._not_before, self._wake, self._take)
 
     async def _take(self, family: str, loop: asyncio.AbstractEventLoop) -> None:
         epoch, reasons, mark = self._pending.pop(family)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connector.control.due import serve_due
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.reconnect import AuthError
 from connector.normalize.records import ControlKind
@@ -155,21 +156,7 @@ class Resnapshotter:
 
     async def run(self) -> None:
         """Fetch due channels forever; cancel to stop. AuthError ends it (fatal)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            # Cleared before looking, so a request made while we fetch wakes us.
-            self._wake.clear()
-            now = loop.time()
-            due = [ch for ch in self._pending if self._not_before.get(ch, 0.0) <= now]
-            if not due:
-                waits = [self._not_before[ch] - now for ch in self._pending]
-                try:
-                    await asyncio.wait_for(self._wake.wait(), min(waits) if waits else None)
-                except TimeoutError:
-                    pass
-                continue
-            for channel in due:
-                await self._take(channel, loop)
+        await serve_due(self._pending, self._not_before, self._wake, self._take)
 
     async def _take(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
         pending = self._pending.pop(channel)

@@ -161,9 +161,7 @@ class KafkaSink:
 
     def oldest_unacked_age(self) -> float:
         """Seconds the oldest unacknowledged record has waited (0 when none)."""
-        for record in self._pending.values():
-            return time.monotonic() - record.accepted_at
-        return 0.0
+        return time.monotonic() - self.oldest_accepted()
 
     def produce(
         self,

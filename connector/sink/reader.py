@@ -18,6 +18,30 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
+def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> Consumer:
+    """A consumer for explicit assign(): connection and security settings only."""
+    consumer_conf = {
+        k: v for k, v in conf.items()
+        if k.startswith(("bootstrap.", "security.", "sasl.", "ssl.", "client.id"))
+    }
+    consumer_conf.update({
+        "group.id": group,  # required by librdkafka; never joined (assign only)
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 100,
+    })
+    return Consumer(consumer_conf)
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    """The topic's partition ids; empty when the topic does not exist."""
+    tmeta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+        return []
+    return sorted(tmeta.partitions)
+
+
 @dataclass(slots=True)
 class ReadRecord:
     topic: str
@@ -36,24 +60,12 @@ def read_topic(
     start: str = "beginning",
 ) -> Iterator[ReadRecord]:
     """Every record of ``topic`` from the beginning to the current end."""
-    consumer_conf = {
-        k: v for k, v in conf.items()
-        if k.startswith(("bootstrap.", "security.", "sasl.", "ssl.", "client.id"))
-    }
-    consumer_conf.update({
-        "group.id": "sequence-connector-reader",  # required; never joined (assign only)
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-        "fetch.wait.max.ms": 100,
-    })
-    consumer = Consumer(consumer_conf)
+    consumer = _assign_only_consumer(conf, "sequence-connector-reader")
     try:
-        meta = consumer.list_topics(topic, timeout=10)
-        tmeta = meta.topics.get(topic)
-        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+        partitions = _partitions(consumer, topic)
+        if not partitions:
             return
-        parts = [TopicPartition(topic, p, -2) for p in tmeta.partitions]  # -2: beginning
+        parts = [TopicPartition(topic, p, -2) for p in partitions]  # -2: beginning
         consumer.assign(parts)
         pending = {p.partition for p in parts}
         deadline = time.monotonic() + timeout_s
@@ -100,26 +112,13 @@ def read_tail_keys(
     ListOffsets, which tansu answers wrongly. Records older than ``since_ms``
     are skipped.
     """
-    consumer_conf = {
-        k: v for k, v in conf.items()
-        if k.startswith(("bootstrap.", "security.", "sasl.", "ssl.", "client.id"))
-    }
-    consumer_conf.update({
-        "group.id": "sequence-connector-dedupe-rebuild",  # never joined (assign only)
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "fetch.wait.max.ms": 100,
-        "statistics.interval.ms": 0,
-    })
-    consumer = Consumer(consumer_conf)
+    consumer = _assign_only_consumer(conf, "sequence-connector-dedupe-rebuild")
     try:
-        meta = consumer.list_topics(topic, timeout=10)
-        tmeta = meta.topics.get(topic)
-        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+        partitions = _partitions(consumer, topic)
+        if not partitions:
             return []
         deadline = time.monotonic() + timeout_s
-        return _tail(consumer, topic, sorted(tmeta.partitions), max_per_partition,
-                     since_ms, deadline)
+        return _tail(consumer, topic, partitions, max_per_partition, since_ms, deadline)
     finally:
         consumer.close()
 
