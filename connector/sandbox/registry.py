@@ -3,7 +3,7 @@
 This is a development and test tool. Production points the connector at a
 real registry: Confluent Schema Registry, Karapace, Apicurio (ccompat API) or
 Redpanda. It exists because none of those can be installed where the tests
-and ``demo`` run, and mocked registries (``mock://``) would only prove that
+and ``demo`` run, and an in-memory stand-in URL of the client would only prove that
 our code agrees with itself. The proof that it speaks the API is that the
 real ``confluent_kafka.schema_registry`` client (2.16) works against it.
 
