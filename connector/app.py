@@ -37,7 +37,7 @@ from connector.protocol.keys import dedupe_key
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
-from connector.sink.producer import KafkaSink, producer_config
+from connector.sink.producer import KafkaSink, QueueFull, producer_config
 from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
@@ -311,9 +311,13 @@ class Connector:
                     if out.source_data is not None and backfiller is not None:
                         assert out.family is not None
                         backfiller.observe(out.family.value, out.source_data)
+                    on_ack = self._acked(out)
                     try:
-                        await sink.send(out.topic, out.value, out.key, out.headers,
-                                        on_ack=self._acked(out))
+                        try:
+                            # no coroutine per record: await only when the queue is full
+                            sink.produce(out.topic, out.value, out.key, out.headers, on_ack)
+                        except QueueFull:
+                            await sink.send(out.topic, out.value, out.key, out.headers, on_ack)
                     except RecordTooLargeError as exc:
                         dead = self.bridge.dead_letter(item, exc)
                         await sink.send(dead.topic, dead.value, dead.key, dead.headers,
