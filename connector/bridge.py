@@ -76,7 +76,6 @@ class OutRecord:
     family: Family | None  # None for the DLQ
     recv_ns: int
     event_ts_ns: int | None = None
-    dedupe_id: str | None = None
     # the vendor payload, kept only for families whose watermarks backfill tracks
     source_data: dict[str, Any] | None = None
 
@@ -186,7 +185,7 @@ class Bridge:
         self.last_event_ns[family] = recv_ns
         return [OutRecord(self._topic_of[family], norm.key.encode(), value,
                           self._headers(item, channel), family, recv_ns,
-                          norm.event_ts_ns, identity,
+                          norm.event_ts_ns,
                           data if family in WATERMARKED else None)]
 
     def _as_bytes(self, text: str) -> bytes:
