@@ -22,7 +22,7 @@ envelope: 400 INVALID_PARAMS (with ``details``), 404 NOT_FOUND.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Reversible
 from typing import Any
 
 import orjson
@@ -116,27 +116,25 @@ async def get_orders(state: SimState, request: web.Request) -> web.Response:
     node_id = request.query.get("node_order_id")
     if node_id:
         return _page(request, "orders", [history[node_id]] if node_id in history else [])
-    rows: Iterable[dict[str, Any]] = reversed(history.values())
-    if "symbol" in request.query:
-        symbol = _symbol(state, request.query["symbol"])
-        rows = (o for o in rows if o["symbol"] == symbol)
-    return _page(request, "orders", rows)
+    return _history_page(state, request, "orders", history.values())
 
 
 async def get_fills(state: SimState, request: web.Request) -> web.Response:
-    rows: Iterable[dict[str, Any]] = reversed(state.feed.trading.fills)
-    if "symbol" in request.query:
-        symbol = _symbol(state, request.query["symbol"])
-        rows = (f for f in rows if f["symbol"] == symbol)
-    return _page(request, "fills", rows)
+    return _history_page(state, request, "fills", state.feed.trading.fills)
 
 
 async def get_tca(state: SimState, request: web.Request) -> web.Response:
-    rows: Iterable[dict[str, Any]] = reversed(state.feed.trading.tca)
+    return _history_page(state, request, "reports", state.feed.trading.tca)
+
+
+def _history_page(state: SimState, request: web.Request, rows_key: str,
+                  history: Reversible[dict[str, Any]]) -> web.Response:
+    """Newest first, optionally filtered by ``?symbol=`` (any address form)."""
+    rows: Iterable[dict[str, Any]] = reversed(history)
     if "symbol" in request.query:
         symbol = _symbol(state, request.query["symbol"])
         rows = (r for r in rows if r["symbol"] == symbol)
-    return _page(request, "reports", rows)
+    return _page(request, rows_key, rows)
 
 
 async def get_funding(state: SimState, request: web.Request) -> web.Response:
