@@ -9,6 +9,7 @@ in :class:`Secret`, whose ``repr``/``str`` never show the value.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import types
@@ -324,3 +325,11 @@ def _validate(s: Settings) -> None:
     if not 0 <= s.observe.metrics_port <= 65535:
         raise ConfigError("config: observe.metrics_port: must be 0..65535")
 
+
+def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """Return a copy with some keys of some sections replaced (used by demo/tests)."""
+    updated = {
+        name: dataclasses.replace(getattr(settings, name), **values)
+        for name, values in sections.items()
+    }
+    return dataclasses.replace(settings, **updated)
