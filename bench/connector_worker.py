@@ -9,7 +9,7 @@ hooks, each one call per record or per session:
   every producer in the bench is warmed the same way, so figures are steady
   state rather than start-up;
 - ``_stream_session`` (once, when the subscribe ack arrives): CPU clock start;
-- ``_acked`` wraps the connector's own delivery callback: counts acks, keeps
+- ``_acked`` extends the connector's own acknowledgement listener: counts acks, keeps
   the earliest ``recv_ns`` (the first frame's socket receive time), stops
   the clocks at the N-th ack, and in latency runs records the exact
   socket-receive -> Kafka-ack time of every record (the same quantity the
@@ -23,14 +23,10 @@ import logging
 import time
 from array import array
 from collections.abc import Sequence
-from typing import Any
-
-from confluent_kafka import KafkaError, Message
 
 from bench.procs import Result, cpu_s, peak_rss_mb
 from bench.stats import percentile
 from connector.app import Connector
-from connector.bridge import OutRecord
 from connector.config import Settings, load_settings
 
 WARMUP_FRACTION = 0.01  # latency: the first 1% of records (connection warm-up) is not counted
@@ -51,6 +47,7 @@ class BenchConnector(Connector):
         self.cpu_end = 0.0
         self.latencies: array[int] | None = array("q") if record_latency else None
         self.done = asyncio.Event()
+        self._warmup = warmup_topic(settings.kafka.topic_prefix)
 
     async def _prepare(self) -> None:
         await super()._prepare()
@@ -72,25 +69,20 @@ class BenchConnector(Connector):
             self.cpu_start = cpu_s()
         await super()._stream_session(epoch, subscribed, rejected)
 
-    def _acked(self, out: OutRecord) -> Any:
-        inner = super()._acked(out)
-        latencies = self.latencies
-
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            now = time.time_ns()
-            inner(err, msg)
-            if err is not None:
-                return
-            self.acked += 1
-            if self.first_recv_ns is None or out.recv_ns < self.first_recv_ns:
-                self.first_recv_ns = out.recv_ns
-            if latencies is not None:
-                latencies.append(now - out.recv_ns)
-            if self.acked == self.expected:
-                self.end_ns = now
-                self.cpu_end = cpu_s()
-                self.done.set()
-        return on_delivery
+    def _acked(self, topic: str, recv_ns: int, event_ns: int) -> None:
+        super()._acked(topic, recv_ns, event_ns)
+        if topic == self._warmup:
+            return
+        now = time.time_ns()
+        self.acked += 1
+        if self.first_recv_ns is None or recv_ns < self.first_recv_ns:
+            self.first_recv_ns = recv_ns
+        if self.latencies is not None:
+            self.latencies.append(now - recv_ns)
+        if self.acked == self.expected:
+            self.end_ns = now
+            self.cpu_end = cpu_s()
+            self.done.set()
 
 
 def bench_settings(*, base_url: str, topics: Sequence[str], api_key: str, bootstrap: str,

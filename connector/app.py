@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter as Tally
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -97,7 +96,6 @@ class Connector:
             carry_unknown=c.carry_unknown_fields, dedupe_capacity=c.dedupe_capacity)
         self.sink: KafkaSink | None = None
         self.readers: list[WebSocketReader | SseReader] = []
-        self.produced: Tally[str] = Tally()
         self.ops: OpsServer | None = None
         self.rest: SequenceRest | None = None
         self.resnap: Resnapshotter | None = None
@@ -168,7 +166,8 @@ class Connector:
         c = s.connector
         await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
                                 c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
-        self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt)
+        self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
+                              on_failed=self._delivery_failed)
         self._build_recovery()
         self.readers = self._build_readers()
 
@@ -311,17 +310,18 @@ class Connector:
                     if out.source_data is not None and backfiller is not None:
                         assert out.family is not None
                         backfiller.observe(out.family.value, out.source_data)
-                    on_ack = self._acked(out)
                     try:
                         try:
                             # no coroutine per record: await only when the queue is full
-                            sink.produce(out.topic, out.value, out.key, out.headers, on_ack)
+                            sink.produce(out.topic, out.value, out.key, out.headers,
+                                         out.recv_ns, out.event_ts_ns or 0)
                         except QueueFull:
-                            await sink.send(out.topic, out.value, out.key, out.headers, on_ack)
+                            await sink.send(out.topic, out.value, out.key, out.headers,
+                                            out.recv_ns, out.event_ts_ns or 0)
                     except RecordTooLargeError as exc:
                         dead = self.bridge.dead_letter(item, exc)
                         await sink.send(dead.topic, dead.value, dead.key, dead.headers,
-                                        on_ack=self._acked(dead))
+                                        dead.recv_ns)
             sink.poll(0)
             self.metrics.producer_queue.set(sink.queue_length())
 
@@ -332,33 +332,30 @@ class Connector:
         return self.bridge.process(item)
 
     def _topic_metrics(self, topic: str) -> tuple[Any, Any, Any]:
-        # labels() is a dict lookup under a lock: once per topic, not per record
-        cached = self._per_topic.get(topic)
-        if cached is None:
-            m = self.metrics
-            cached = (m.records_produced.labels(topic), m.added_latency.labels(topic),
-                      m.event_age.labels(topic))
-            self._per_topic[topic] = cached
+        m = self.metrics
+        cached = (m.records_produced.labels(topic), m.added_latency.labels(topic),
+                  m.event_age.labels(topic))
+        self._per_topic[topic] = cached
         return cached
 
-    def _acked(self, out: OutRecord) -> Any:
-        produced, latency, age = self._topic_metrics(out.topic)
-        tally = self.produced
-        topic = out.topic
-        recv_ns = out.recv_ns
-        event_ns = out.event_ts_ns
+    def _acked(self, topic: str, recv_ns: int, event_ns: int) -> None:
+        """One record acknowledged by Kafka (the sink's listener; once per record)."""
+        per_topic = self._per_topic.get(topic) or self._topic_metrics(topic)
+        produced, latency, age = per_topic
+        produced.value += 1
+        now = time.time_ns()
+        latency.observe((now - recv_ns) / 1e9)
+        if event_ns:
+            age.observe(max(0, now - event_ns) / 1e9)
 
-        def on_delivery(err: KafkaError | None, _msg: Message | None) -> None:
-            if err is not None:
-                self.metrics.delivery_errors.labels(topic).inc()
-                return
-            tally[topic] += 1
-            produced.inc()
-            now = time.time_ns()
-            latency.observe((now - recv_ns) / 1e9)
-            if event_ns:
-                age.observe(max(0, now - event_ns) / 1e9)
-        return on_delivery
+    def _delivery_failed(self, topic: str, _err: KafkaError) -> None:
+        self.metrics.delivery_errors.labels(topic).inc()
+
+    @property
+    def produced(self) -> dict[str, int]:
+        """Records acknowledged per Kafka topic, since start."""
+        return {topic: per_topic[0].value for topic, per_topic in self._per_topic.items()
+                if per_topic[0].value}
 
     # -- shutdown ----------------------------------------------------------------
     async def _shutdown(self, sources: list[asyncio.Task[None]], worker: asyncio.Task[None],

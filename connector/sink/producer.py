@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -32,7 +32,6 @@ from connector.errors import FatalError, RecordTooLargeError, TransientError
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
-AckCallback = Callable[[KafkaError | None, Message | None], None]
 
 # Defaults chosen for a feed that must not fall behind: small linger keeps
 # added latency low while still batching; lz4 is cheap on CPU. The queue
@@ -110,14 +109,13 @@ def producer_config(
     return conf
 
 
-@dataclass(slots=True)
-class Pending:
-    topic: str
-    value: bytes | None
-    key: bytes | None
-    headers: list[tuple[str, bytes]] | None
-    on_ack: AckCallback | None
-    accepted_at: float  # monotonic seconds
+# A pending record: (topic, value, key, headers, recv_ns, event_ts_ns, accepted_at).
+# A plain tuple, not an object: one is made per record on the hot path.
+Pending = tuple[str, bytes | None, bytes | None, Headers | None, int, int, float]
+P_TOPIC, P_VALUE, P_KEY, P_HEADERS, P_RECV, P_EVENT, P_ACCEPTED = range(7)
+
+AckListener = Callable[[str, int, int], None]  # topic, recv_ns, event_ts_ns (0: none)
+FailListener = Callable[[str, KafkaError], None]
 
 
 class KafkaSink:
@@ -128,6 +126,8 @@ class KafkaSink:
         conf: Mapping[str, Any],
         on_rebuild: Callable[[str], Awaitable[None]] | None = None,
         stall_after_s: float = 20.0,
+        on_acked: AckListener | None = None,
+        on_failed: FailListener | None = None,
     ) -> None:
         self._conf = dict(conf)
         self._generation = 0
@@ -137,6 +137,8 @@ class KafkaSink:
         self._first_error: DeliveryError | None = None
         self._rebuild_reason: str | None = None
         self._on_rebuild = on_rebuild
+        self._on_acked = on_acked
+        self._on_failed = on_failed
         self._stall_after = stall_after_s
         self._last_ack = time.monotonic()
         self._probing = False
@@ -169,23 +171,29 @@ class KafkaSink:
         value: bytes | None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        on_ack: AckCallback | None = None,
+        recv_ns: int = 0,
+        event_ns: int = 0,
     ) -> None:
-        """Enqueue one record without blocking; QueueFull when there is no room."""
-        self.raise_if_failed()
+        """Enqueue one record without blocking; QueueFull when there is no room.
+
+        ``recv_ns`` (socket receive) and ``event_ns`` (vendor time) are handed
+        back to ``on_acked`` with the acknowledgement, for the latency metrics.
+        """
+        if self._first_error is not None:
+            raise self._first_error
         if self._rebuild_reason is not None:
             raise QueueFull("producer is being rebuilt")
-        record = Pending(topic, value, key, list(headers) if headers else None, on_ack,
-                         time.monotonic())
-        self._seq += 1
-        self._enqueue(self._seq, record)
-        self._pending[self._seq] = record
+        self._seq = seq = self._seq + 1
+        record: Pending = (topic, value, key, headers, recv_ns, event_ns, time.monotonic())
+        self._enqueue(seq, record)
+        self._pending[seq] = record
 
     def _enqueue(self, seq: int, record: Pending) -> None:
         try:
             self._producer.produce(
-                record.topic, value=record.value, key=record.key, headers=record.headers,
-                on_delivery=self._callback(seq, self._generation),
+                record[P_TOPIC], value=record[P_VALUE], key=record[P_KEY],
+                headers=record[P_HEADERS],
+                on_delivery=partial(self._delivered, seq, self._generation),
             )
         except BufferError:
             raise QueueFull("producer queue full") from None
@@ -196,9 +204,9 @@ class KafkaSink:
                 raise QueueFull("producer needs a rebuild") from None
             if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
                 raise RecordTooLargeError(
-                    f"record of {len(record.value or b'')} bytes is over the producer's "
+                    f"record of {len(record[P_VALUE] or b'')} bytes is over the producer's "
                     "message.max.bytes") from None
-            raise FatalError(f"produce to {record.topic} failed: {exc}") from exc
+            raise FatalError(f"produce to {record[P_TOPIC]} failed: {exc}") from exc
 
     async def send(
         self,
@@ -206,12 +214,13 @@ class KafkaSink:
         value: bytes | None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        on_ack: AckCallback | None = None,
+        recv_ns: int = 0,
+        event_ns: int = 0,
     ) -> None:
         """Produce, awaiting room in the queue (backpressure) rather than dropping."""
         while True:
             try:
-                self.produce(topic, value, key, headers, on_ack)
+                self.produce(topic, value, key, headers, recv_ns, event_ns)
                 return
             except QueueFull:
                 await self._make_room()
@@ -223,32 +232,33 @@ class KafkaSink:
         self._producer.poll(0)
         await asyncio.sleep(0.005)
 
-    def _callback(self, seq: int, generation: int) -> Callable[[KafkaError | None, Message], None]:
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            if generation != self._generation:
-                return  # a report from a producer we replaced: the record was resent
-            record = self._pending.get(seq)
+    def _delivered(self, seq: int, generation: int, err: KafkaError | None,
+                   _msg: Message) -> None:
+        """librdkafka's delivery report for one record (served by ``poll``)."""
+        if generation != self._generation:
+            return  # a report from a producer we replaced: the record was resent
+        if err is None:
+            record = self._pending.pop(seq, None)
             if record is None:
                 return
-            if err is None:
-                del self._pending[seq]
-                self.delivered += 1
-                self._last_ack = time.monotonic()
-                if record.on_ack is not None:
-                    record.on_ack(None, msg)
-                return
-            if err.fatal() or err.code() in RESEND:
-                self.request_rebuild(f"{err.name()}: {err.str()}")
-                return  # stays pending; resent after the rebuild
-            del self._pending[seq]
-            self.failed += 1
-            if self._first_error is None:
-                self._first_error = DeliveryError(record.topic, err)
-                log.error("delivery failed", extra={"topic": record.topic, "error": err.str()})
-            if record.on_ack is not None:
-                record.on_ack(err, msg)
-
-        return delivered
+            self.delivered += 1
+            self._last_ack = time.monotonic()
+            if self._on_acked is not None:
+                self._on_acked(record[P_TOPIC], record[P_RECV], record[P_EVENT])
+            return
+        record = self._pending.get(seq)
+        if record is None:
+            return
+        if err.fatal() or err.code() in RESEND:
+            self.request_rebuild(f"{err.name()}: {err.str()}")
+            return  # stays pending; resent after the rebuild
+        del self._pending[seq]
+        self.failed += 1
+        if self._first_error is None:
+            self._first_error = DeliveryError(record[P_TOPIC], err)
+            log.error("delivery failed", extra={"topic": record[P_TOPIC], "error": err.str()})
+        if self._on_failed is not None:
+            self._on_failed(record[P_TOPIC], err)
 
     def _on_error(self, err: KafkaError, generation: int) -> None:
         if generation != self._generation:
@@ -321,7 +331,7 @@ class KafkaSink:
 
     def oldest_accepted(self) -> float:
         for record in self._pending.values():
-            return record.accepted_at
+            return record[P_ACCEPTED]
         return time.monotonic()
 
     async def _probe_stall(self) -> None:
