@@ -55,6 +55,18 @@ class BoundedHandoff:
             return False  # an oversize item alone is let through: it cannot wait forever
         return len(self._items) >= self._max_records or self._bytes + size > self._max_bytes
 
+    def offer(self, item: Inbound) -> bool:
+        """Append ``item`` if there is room now (no coroutine); False when full."""
+        size = len(item.raw) if item.raw is not None else 256
+        if self._items and (len(self._items) >= self._max_records
+                            or self._bytes + size > self._max_bytes):
+            return False
+        self._items.append((item, size))
+        self._bytes += size
+        if not self._not_empty.is_set():
+            self._not_empty.set()
+        return True
+
     async def put(self, item: Inbound) -> None:
         size = item.size()
         if self._full(size):
