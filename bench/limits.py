@@ -1,9 +1,11 @@
 """Ceilings: each stage of the connector's path alone, on the same feed.
 
-receive  the ``websockets`` client (the connector's socket library, with its
-         settings) reading N frames from the feed server, doing nothing else.
+receive  the aiohttp WebSocket client (the connector's socket library, with
+         its settings) reading N frames from the feed server, doing nothing
+         else. (The ``websockets`` client, which the peers use, reads the
+         same feed at about a fifth of that rate.)
 parse    ``orjson.loads`` of each frame's text, in memory.
-encode   the connector's own normalise + Avro encode (``normalize_record`` +
+encode   the connector's own normalise + Avro encode (``normalize_for_wire`` +
          ``WireEncoder.encode``) of pre-parsed payloads, in memory.
 produce  confluent-kafka with the connector's producer settings
          (``producer_config``) sending pre-encoded records, with the same
@@ -19,19 +21,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from confluent_kafka import Producer
-from websockets.asyncio.client import connect
 
 from bench.connector_worker import warmup_topic
 from bench.feed import iter_payloads, read_frames
 from bench.peers import ws_endpoint
 from bench.procs import Result, cpu_s
+from bench.stats import percentile
 from connector.bridge import H_CHANNEL, H_INSTANCE, H_RECEIVED, H_SOURCE
-from connector.normalize.records import normalize_record
+from connector.normalize.records import normalize_for_wire
 from connector.protocol.channels import family_of_channel
 from connector.protocol.families import Family
 from connector.serde.topics import TopicNames
@@ -57,20 +61,23 @@ def _repeat(step: Any, items: list[Any], min_seconds: float = MIN_SECONDS) -> Re
 
 def limit_receive(*, base_url: str, topics: list[str], api_key: str, events: int) -> Result:
     async def main() -> Result:
-        async with connect(ws_endpoint(base_url),
-                           additional_headers={"Authorization": f"Bearer {api_key}"},
-                           compression=None, max_queue=64, max_size=4 << 20) as ws:
-            await ws.send(orjson.dumps({"subscribe": topics}).decode())
-            await ws.recv()  # the ack
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+                ws_endpoint(base_url), headers={"Authorization": f"Bearer {api_key}"},
+                compress=0, max_msg_size=4 << 20, heartbeat=20.0,
+                decode_text=False) as ws:
+            await ws.send_str(orjson.dumps({"subscribe": topics}).decode())
+            await ws.receive()  # the ack
             cpu0 = cpu_s()
             first_ns = 0
             n = 0
-            async for _raw in ws:
+            receive = ws.receive
+            while n < events:
+                msg = await receive()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    raise RuntimeError(f"feed ended after {n} frames: {msg.type}")
                 if not first_ns:
                     first_ns = time.time_ns()
                 n += 1
-                if n == events:
-                    break
             seconds = (time.time_ns() - first_ns) / 1e9
             return {"events": events, "seconds": seconds, "events_per_s": events / seconds,
                     "cpu_s": cpu_s() - cpu0}
@@ -79,7 +86,7 @@ def limit_receive(*, base_url: str, topics: list[str], api_key: str, events: int
 
 
 def limit_parse(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
-    texts = [f.decode() for f in read_frames(Path(frames_path), events)]  # as websockets hands them
+    texts = read_frames(Path(frames_path), events)  # bytes, as the socket client hands them
     return _repeat(orjson.loads, texts, min_seconds)
 
 
@@ -94,7 +101,7 @@ def limit_encode(*, frames_path: str, events: int, min_seconds: float = MIN_SECO
     def step(item: tuple[str, dict[str, Any]]) -> None:
         channel, data = item
         family = family_of_channel(channel)
-        norm = normalize_record(family, data, carry_unknown=True, channel=channel)
+        norm = normalize_for_wire(family, data, carry_unknown=True, channel=channel)
         encoder.encode(family, norm.value)
 
     return _repeat(step, payloads, min_seconds)
@@ -109,7 +116,7 @@ def encoded_records(frames_path: str, events: int, prefix: str
     recv = str(time.time_ns()).encode()
     for channel, data in iter_payloads(read_frames(Path(frames_path), events)):
         family = family_of_channel(channel)
-        norm = normalize_record(family, data, carry_unknown=True, channel=channel)
+        norm = normalize_for_wire(family, data, carry_unknown=True, channel=channel)
         headers = [(H_CHANNEL, channel.encode()), (H_RECEIVED, recv), (H_SOURCE, b"ws"),
                    (H_INSTANCE, b"bench")]
         out.append((topics.topic(family), norm.key.encode(), encoder.encode(family, norm.value),
@@ -150,6 +157,45 @@ def limit_produce(*, frames_path: str, events: int, bootstrap: str, prefix: str)
             "cpu_s": cpu_s() - cpu0}
 
 
+def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, prefix: str,
+                          rate: float) -> Result:
+    """The latency floor: the same records produced at ``rate`` with the
+    connector's producer settings, produce() -> delivery report, nothing
+    else. The connector's added latency cannot be lower than this on the
+    same broker; the difference is what the connector itself adds."""
+    logging.basicConfig(level=logging.WARNING)
+    records = encoded_records(frames_path, events, prefix)
+    latencies: list[int] = []
+    failed = [0]
+
+    def delivered(err: Any, _msg: Any, sent_ns: int) -> None:
+        if err is not None:
+            failed[0] += 1
+        else:
+            latencies.append(time.perf_counter_ns() - sent_ns)
+
+    producer = Producer(producer_config(bootstrap, "bench-produce-latency", {}))
+    producer.produce(warmup_topic(prefix), b"warm-up")
+    producer.flush(30)
+    started = time.perf_counter()
+    for i, (topic, key, value, headers) in enumerate(records):
+        due = started + i / rate
+        while time.perf_counter() < due:
+            producer.poll(0)
+        sent = time.perf_counter_ns()
+        producer.produce(topic, value, key, headers=headers,  # type: ignore[arg-type]
+                         on_delivery=partial(delivered, sent_ns=sent))
+        producer.poll(0)
+    producer.flush(120)
+    elapsed = time.perf_counter() - started
+    if failed[0] or len(latencies) != len(records):
+        raise RuntimeError(f"produce latency: {len(latencies)} of {len(records)} delivered")
+    lat = sorted(latencies[int(len(latencies) * 0.01):])  # warm-up, as for the connector
+    return {"events": len(records), "seconds": elapsed, "events_per_s": len(records) / elapsed,
+            "latency_ms": {name: percentile(lat, q) / 1e6
+                           for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}}
+
+
 def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
     """Extra (report only): the connector's whole in-memory path, ``Bridge.process``
     (decode, route, normalise, dedupe, encode, headers, metrics)."""
@@ -162,7 +208,7 @@ def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECO
                     instance="bench", max_frame_bytes=1 << 20, carry_unknown=True,
                     dedupe_capacity=1_000_000)
     now = time.time_ns()
-    items = [Inbound(source="ws", stream="stream", raw=f.decode(), recv_ns=now, epoch=1)
+    items = [Inbound(source="ws", stream="stream", raw=f, recv_ns=now, epoch=1)
              for f in read_frames(Path(frames_path), events)]
     done, elapsed, cpu = 0, 0.0, 0.0
     while elapsed < min_seconds:

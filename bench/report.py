@@ -182,6 +182,19 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
         f"| {_cell(lat, 'p50', 2)} | {_cell(lat, 'p99', 2)} | {_cell(lat, 'p999', 2)} | "
         + (", ".join(_fmt(a) for a in achieved) or "n/a") + " |",
     ]
+    floor = lat.get("floor")
+    if floor:
+        lines += [
+            "",
+            ("Latency floor of this broker at the same rate: the same records produced "
+             "with the connector's producer settings, produce() → ack, nothing else "
+             "(`limit_produce_latency`):"),
+            "",
+            "| p50 ms | p99 ms | p999 ms |",
+            "|---:|---:|---:|",
+            (f"| {_cell(floor, 'p50', 2)} | {_cell(floor, 'p99', 2)} | "
+             f"{_cell(floor, 'p999', 2)} |"),
+        ]
     if achieved and min(achieved) < 0.95 * lat["rate"]:
         lines += ["", (f"Note: the connector did not keep up with {lat['rate']:,} events/s "
                        "in at least one run, so these latencies are mostly queueing behind "

@@ -87,6 +87,7 @@ class Bench:
         self.admin_conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "log_level": 3}
         self.admin = AdminClient(self.admin_conf)
         self.failures: list[str] = []
+        self.latency_floor: list[Result] = []
 
     # -- plumbing -------------------------------------------------------------------
     def measure(self, label: str, target: Callable[..., Result], size: int,
@@ -172,6 +173,14 @@ class Bench:
                         timeout_s=60 + a.latency_events / 400)
                     self.drop_topics(prefix)
                     latency.append(result or {})
+                    prefix = self.fresh_prefix("floor")
+                    self.create_topics(prefix, families)
+                    floor = self.measure(
+                        "produce@rate (floor)", limits.limit_produce_latency, a.latency_events,
+                        frames_path=str(path), events=a.latency_events,
+                        bootstrap=self.bootstrap, prefix=prefix, rate=a.rate)
+                    self.drop_topics(prefix)
+                    self.latency_floor.append(floor or {})
         extras = {**summarise(bridge, "bridge", 0),
                   **summarise(receive_cpu, "receive_cpu_s_per_million", 1)}
         return runs, extras, latency
@@ -252,13 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extras[name] = feed_extras
             latency_runs.extend(latency)
         failures = bench.failures
+        floor_runs = bench.latency_floor
     result = {
         "machine": machine_info({**settings, "seconds": round(time.monotonic() - began, 1),
                                  "load_average_start": load_start,
                                  "load_average_end": list(os.getloadavg()),
                                  "failures": failures}),
         "feeds": feeds_out,
-        "latency_ms": latency_summary(latency_runs, args.rate),
+        "latency_ms": {**latency_summary(latency_runs, args.rate),
+                       # extra: this broker's own floor at that rate (produce -> ack only)
+                       "floor": latency_summary(floor_runs, args.rate)},
     }
     table = markdown(result, extras, latency_runs)
     args.out.mkdir(parents=True, exist_ok=True)

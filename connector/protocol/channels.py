@@ -49,6 +49,20 @@ def family_of_channel(channel: str) -> Family:
     ``fair_price``, ``fair_price:<u>``. Anything else raises
     ``UnknownChannelError``.
     """
+    known = _ROUTED.get(channel)
+    if known is not None:
+        return known
+    family = _route(channel)
+    if len(_ROUTED) >= 4096:  # channels are few; never grow unbounded
+        _ROUTED.clear()
+    _ROUTED[channel] = family
+    return family
+
+
+_ROUTED: dict[str, Family] = {}  # channel -> family, for the hot path
+
+
+def _route(channel: str) -> Family:
     bare = _BARE_CHANNELS.get(channel)
     if bare is not None:
         return bare

@@ -115,6 +115,14 @@ def load_json_object(raw: str | bytes, max_bytes: int) -> dict[str, Any]:
 def decode_stream_frame(raw: str | bytes, max_bytes: int) -> StreamFrame:
     """Decode one /v1/stream text frame."""
     obj = load_json_object(raw, max_bytes)
+    if len(obj) == 2:
+        # the common case, exactly {"channel": str, "data": object}: nothing
+        # else below can match it (no error/type/gap/ack keys)
+        channel = obj.get("channel")
+        data = obj.get("data")
+        if (type(channel) is str and channel and type(data) is dict
+                and channel not in ("gap", "Gap")):
+            return Envelope(channel, data)
     if obj.get("error") is not None or str(obj.get("type", "")).lower() == "error":
         return _server_error(obj)
     gap = _gap_or_none(obj)

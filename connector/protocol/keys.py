@@ -30,6 +30,30 @@ def _field(data: Mapping[str, Any], name: str) -> str:
 
 
 def _joined(*names: str) -> Callable[[Mapping[str, Any]], str]:
+    # one key per record: the one- and two-field shapes (all but none) get
+    # a function without a generator, the common str value checked inline
+    if len(names) == 1:
+        (only,) = names
+
+        def key1(data: Mapping[str, Any]) -> str:
+            value = data.get(only)
+            return value if type(value) is str and value else _field(data, only)
+
+        return key1
+    if len(names) == 2:
+        first, second = names
+
+        def key2(data: Mapping[str, Any]) -> str:
+            a = data.get(first)
+            b = data.get(second)
+            if not (type(a) is str and a):
+                a = _field(data, first)
+            if not (type(b) is str and b):
+                b = _field(data, second)
+            return a + KEY_SEPARATOR + b
+
+        return key2
+
     def key(data: Mapping[str, Any]) -> str:
         return KEY_SEPARATOR.join(_field(data, n) for n in names)
 

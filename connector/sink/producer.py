@@ -313,7 +313,7 @@ class KafkaSink:
     def poll(self, timeout: float = 0.0) -> int:
         return int(self._producer.poll(timeout))
 
-    async def serve_delivery_reports(self, interval: float = 0.02) -> None:
+    async def serve_delivery_reports(self, interval: float = 0.002) -> None:
         """Run forever: serve delivery callbacks on the event loop's thread."""
         while True:
             self._producer.poll(0)

@@ -54,5 +54,9 @@ def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
         _has_spread(latency, name)
     assert latency["p50"] <= latency["p99"] <= latency["p999"]
     assert latency["rate"] == 10000
+    floor = latency["floor"]  # the broker's own produce -> ack latency at that rate
+    for name in ("p50", "p99", "p999"):
+        _has_spread(floor, name)
+    assert floor["p50"] <= floor["p99"] <= floor["p999"]
     table = (tmp_path / "latest.md").read_text()
-    assert "| **connector**" in table and "p999" in table
+    assert "| **connector**" in table and "p999" in table and "Latency floor" in table
