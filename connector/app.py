@@ -25,7 +25,13 @@ from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import Resnapshotter
 from connector.dedupe.rebuild import rebuild_dedupe
-from connector.errors import ConnectorError, FatalError, RecordTooLargeError, TransientError
+from connector.errors import (
+    BadInputError,
+    ConnectorError,
+    FatalError,
+    RecordTooLargeError,
+    TransientError,
+)
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
 from connector.observe.metrics import FreshnessCollector, Metrics
@@ -44,6 +50,8 @@ from connector.source.websocket import WebSocketReader, ws_url
 log = logging.getLogger(__name__)
 
 BACKFILLED = ("orders", "fills", "tca")
+LIFECYCLE_FAMILIES = {"new_markets": Family.markets_new,
+                      "market_resolved": Family.markets_resolved}
 LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
                    "market_resolved": "/v1/ws/market_resolved"}
 COMPACTED = (Family.orders, Family.fills, Family.markets_new, Family.markets_resolved)
@@ -164,12 +172,28 @@ class Connector:
             created = await asyncio.to_thread(self._ensure_topics, conf)
             log.info("topics ready", extra={"topics": created})
         c = s.connector
-        await asyncio.to_thread(rebuild_dedupe, self.bridge.dedupe, self.topics, conf,
+        # only what this process can write: a market-data worker reads no fills
+        in_scope = self._families_in_scope()
+        stores = {f: store for f, store in self.bridge.dedupe.items() if f in in_scope}
+        await asyncio.to_thread(rebuild_dedupe, stores, self.topics, conf,
                                 c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
         self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
                               on_failed=self._delivery_failed)
         self._build_recovery()
         self.readers = self._build_readers()
+
+    def _families_in_scope(self) -> set[Family]:
+        """The families this process's subscriptions can produce."""
+        s = self.settings.sequence
+        families: set[Family] = set()
+        for topic in s.stream_topics:
+            try:
+                families.add(family_of_channel(topic))
+            except BadInputError:
+                pass  # rejected by Sequence or by us later, with a control record
+        families.update(LIFECYCLE_FAMILIES[name] for name in s.lifecycle)
+        families.update(Family(name) for name in s.sse)
+        return families
 
     def _build_recovery(self) -> None:
         """REST re-snapshots after gaps and reconnects; backfill of trading data."""

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from connector.config import ConfigError, load_settings
+from connector.config import ConfigError, Settings, load_settings
 from connector.errors import FatalError
 
 log = logging.getLogger("connector")
@@ -73,10 +73,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(config: Path | None) -> None:
-    from connector.app import Connector
+def run_settings_exit_code(load: Callable[[], Settings]) -> int:
+    """Run one connector process to the end; the process exit code.
 
+    Also the entry point of each worker process in multi-worker mode.
+    """
+    try:
+        asyncio.run(_run(load()))
+        return 0
+    except ConfigError as exc:
+        print(f"sequence-connector: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except FatalError as exc:
+        print(f"sequence-connector: fatal: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_command(config: Path | None) -> int:
     settings = load_settings(config)
+    if settings.connector.workers > 1:
+        from connector.observe.logs import setup_logging
+        from connector.shard import run_supervisor
+
+        setup_logging(settings.observe.log_format, settings.observe.log_level)
+        return run_supervisor(settings, config)
+    return run_settings_exit_code(lambda: settings)
+
+
+async def _run(settings: Settings) -> None:
+    from connector.app import Connector
     from connector.observe.logs import setup_logging
 
     setup_logging(settings.observe.log_format, settings.observe.log_level)
@@ -94,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            asyncio.run(_run(args.config))
-            return 0
+            return _run_command(args.config)
         if args.command == "demo":
             from connector.demo import run_demo
 

@@ -124,6 +124,9 @@ class ConnectorSettings:
     dedupe_rebuild_per_partition: int = 200_000
     dedupe_rebuild_max_age_s: float = 7 * 24 * 3600.0
     drain_timeout_s: float = 30.0
+    # >1: run that many worker processes, the stream's market-data topics
+    # sharded between them (trading, lifecycle and SSE stay on worker 0)
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,8 @@ def _validate(s: Settings) -> None:
             )
     if not s.schema_registry.url.startswith(("http://", "https://")):
         raise ConfigError("config: schema_registry.url: must start with http:// or https://")
+    if not 1 <= s.connector.workers <= 64:
+        raise ConfigError("config: connector.workers: must be 1..64")
     if s.connector.queue_max_records < 1 or s.connector.queue_max_bytes < 1024:
         raise ConfigError("config: connector.queue_max_records/bytes: must be positive")
     if s.observe.log_format not in ("json", "text"):
