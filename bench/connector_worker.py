@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 import time
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from bench.procs import Result, cpu_s, peak_rss_mb
 from bench.stats import percentile
@@ -37,8 +42,10 @@ def warmup_topic(prefix: str) -> str:
 
 
 class BenchConnector(Connector):
-    def __init__(self, settings: Settings, expected: int, record_latency: bool) -> None:
+    def __init__(self, settings: Settings, expected: int, record_latency: bool,
+                 start_gate: str | None = None) -> None:
         super().__init__(settings)
+        self.start_gate = Path(start_gate) if start_gate else None
         self.expected = expected
         self.acked = 0
         self.first_recv_ns: int | None = None
@@ -62,6 +69,13 @@ class BenchConnector(Connector):
             await asyncio.sleep(0.005)
         if sink.delivered == before:
             raise TimeoutError("warm-up record not acknowledged within 30 s")
+        if self.start_gate is not None:
+            # workers of one measurement start reading together, not as each
+            # finishes its own start-up (which would stretch the window)
+            (self.start_gate / f"ready-{self.settings.connector.instance_id}").touch()
+            go = self.start_gate / "go"
+            while not go.exists() and loop.time() < deadline + 60:
+                await asyncio.sleep(0.002)
 
     async def _stream_session(self, epoch: int, subscribed: Sequence[str],
                               rejected: Sequence[tuple[str, str]]) -> None:
@@ -86,31 +100,36 @@ class BenchConnector(Connector):
 
 
 def bench_settings(*, base_url: str, topics: Sequence[str], api_key: str, bootstrap: str,
-                   registry_url: str, prefix: str, partitions: int) -> Settings:
+                   registry_url: str, prefix: str, partitions: int,
+                   instance_id: str = "bench",
+                   producer: dict[str, Any] | None = None) -> Settings:
     return load_settings(env={"SEQUENCE_API_KEY": api_key}, overrides={
         "sequence": {"base_url": base_url, "stream_topics": tuple(topics),
                      "lifecycle": (), "sse": ()},
         "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix,
-                  "partitions": partitions},
+                  "partitions": partitions, "producer": dict(producer or {})},
         "schema_registry": {"url": registry_url},
-        "connector": {"instance_id": "bench"},
+        "connector": {"instance_id": instance_id},
         "observe": {"metrics_port": 0, "log_format": "text", "log_level": "WARNING"},
     })
 
 
 def run_connector(*, base_url: str, topics: list[str], api_key: str, bootstrap: str,
                   registry_url: str, prefix: str, partitions: int, events: int,
-                  record_latency: bool, timeout_s: float) -> Result:
+                  record_latency: bool, timeout_s: float, instance_id: str = "bench",
+                  start_gate: str | None = None,
+                  producer: dict[str, Any] | None = None) -> Result:
     logging.basicConfig(level=logging.WARNING)
     settings = bench_settings(base_url=base_url, topics=topics, api_key=api_key,
                               bootstrap=bootstrap, registry_url=registry_url, prefix=prefix,
-                              partitions=partitions)
-    return asyncio.run(_run(settings, events, record_latency, timeout_s))
+                              partitions=partitions, instance_id=instance_id,
+                              producer=producer)
+    return asyncio.run(_run(settings, events, record_latency, timeout_s, start_gate))
 
 
 async def _run(settings: Settings, events: int, record_latency: bool,
-               timeout_s: float) -> Result:
-    connector = BenchConnector(settings, events, record_latency)
+               timeout_s: float, start_gate: str | None = None) -> Result:
+    connector = BenchConnector(settings, events, record_latency, start_gate)
     runner = asyncio.create_task(connector.run(), name="connector")
     done = asyncio.create_task(connector.done.wait())
     await asyncio.wait([runner, done], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -132,6 +151,8 @@ async def _run(settings: Settings, events: int, record_latency: bool,
         "cpu_s_per_million": cpu / events * 1e6,
         "peak_rss_mb": peak_rss_mb(),
         "dlq": connector.bridge.dlq_count,
+        "first_recv_ns": connector.first_recv_ns,
+        "end_ns": connector.end_ns,
     }
     if connector.latencies is not None:
         lat = sorted(connector.latencies[int(len(connector.latencies) * WARMUP_FRACTION):])
@@ -139,3 +160,63 @@ async def _run(settings: Settings, events: int, record_latency: bool,
                                 for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}
         result["latency_ms"]["max"] = lat[-1] / 1e6
     return result
+
+
+def run_connector_workers(*, workers: int, frames_path: str, base_url: str, topics: list[str],
+                          api_key: str, bootstrap: str, registry_url: str, prefix: str,
+                          partitions: int, events: int, timeout_s: float,
+                          producer: dict[str, Any] | None = None) -> Result:
+    """The connector with ``connector.workers: N``, measured as one.
+
+    The data path of a multi-worker connector is N ordinary connector
+    processes, each with the subscriptions ``connector.shard.shard_plan``
+    gives it (the supervisor only forwards signals and serves the port).
+    So each worker here is a ``BenchConnector`` in its own process with
+    exactly that share, all started together; the feed server sends each
+    socket only its channels' frames. events/s = all records / (first
+    socket receive in any worker -> last acknowledgement in any worker);
+    CPU and RSS are the workers' sums.
+    """
+    from bench.feed import read_frames
+    from bench.feed_server import _channel_of
+    from bench.procs import run_in_child
+    from connector.shard import shard_plan
+
+    settings = bench_settings(base_url=base_url, topics=topics, api_key=api_key,
+                              bootstrap=bootstrap, registry_url=registry_url, prefix=prefix,
+                              partitions=partitions)
+    shards = shard_plan(settings, workers)
+    channels = [_channel_of(f) for f in read_frames(Path(frames_path), events)]
+    gate = Path(tempfile.mkdtemp(prefix="bench-gate-"))
+    jobs = []
+    for shard in shards:
+        wanted = set(shard.stream_topics)
+        expected = sum(1 for c in channels if c in wanted)
+        if expected:
+            jobs.append({"base_url": base_url, "topics": list(shard.stream_topics),
+                         "api_key": api_key, "bootstrap": bootstrap,
+                         "registry_url": registry_url, "prefix": prefix,
+                         "partitions": partitions, "events": expected,
+                         "record_latency": False, "timeout_s": timeout_s,
+                         "instance_id": f"bench-w{shard.index}", "start_gate": str(gate),
+                         "producer": producer})
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(run_in_child, run_connector, job, limit_s=timeout_s + 60)
+                   for job in jobs]
+        deadline = time.monotonic() + 120
+        while (len(list(gate.glob("ready-*"))) < len(jobs) and time.monotonic() < deadline
+               and not any(f.done() for f in futures)):
+            time.sleep(0.01)
+        (gate / "go").touch()
+        results = [f.result() for f in futures]
+    shutil.rmtree(gate, ignore_errors=True)
+    total = sum(r["events"] for r in results)
+    seconds = (max(r["end_ns"] for r in results)
+               - min(r["first_recv_ns"] for r in results)) / 1e9
+    cpu = sum(r["cpu_s"] for r in results)
+    return {"events": total, "seconds": seconds, "events_per_s": total / seconds,
+            "cpu_s": cpu, "cpu_s_per_million": cpu / total * 1e6,
+            "peak_rss_mb": sum(r["peak_rss_mb"] for r in results),
+            "workers": len(results),
+            "per_worker_events": [r["events"] for r in results],
+            "per_worker_events_per_s": [round(r["events_per_s"]) for r in results]}

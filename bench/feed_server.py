@@ -100,7 +100,11 @@ def _unmask(payload: bytes, mask: bytes) -> bytes:
 
 class FeedServer:
     def __init__(self, frames: list[bytes], api_key: str, host: str = "127.0.0.1") -> None:
+        self.frames = frames
         self.encoded = Encoded.of(frames)
+        self.channels = [_channel_of(f) for f in frames]
+        self._all_channels = frozenset(self.channels)
+        self._subsets: dict[tuple[frozenset[str], int], Encoded] = {}
         self.api_key = api_key
         self.host = host
         self.port = 0
@@ -137,7 +141,11 @@ class FeedServer:
                         continue
                     writer.write(server_frame(orjson.dumps(
                         {"subscribed": topics, "rejected": []})))
-                    sender = asyncio.create_task(self._send(writer, count, rate))
+                    # a client subscribed to part of the feed (one worker of a
+                    # sharded connector) gets only its channels' frames, in order
+                    encoded = self._for(frozenset(topics), count)
+                    sender = asyncio.create_task(
+                        self._send(writer, encoded, len(encoded), rate))
                 elif opcode == OP_PING:
                     writer.write(server_frame(payload, OP_PONG))
                 elif opcode == OP_CLOSE:
@@ -206,9 +214,21 @@ class FeedServer:
             payload = await reader.readexactly(size)
             yield b0 & 0x0F, _unmask(payload, mask) if mask else payload
 
-    async def _send(self, writer: asyncio.StreamWriter, count: int, rate: float) -> None:
-        buf = memoryview(self.encoded.buffer)
-        offsets = self.encoded.offsets
+    def _for(self, topics: frozenset[str], count: int) -> Encoded:
+        """The first ``count`` frames of the feed, restricted to ``topics``."""
+        if topics >= self._all_channels:
+            return Encoded(self.encoded.buffer, self.encoded.offsets[:count + 1])
+        cached = self._subsets.get((topics, count))
+        if cached is None:
+            cached = self._subsets[(topics, count)] = Encoded.of(
+                [f for f, c in zip(self.frames[:count], self.channels[:count], strict=True)
+                 if c in topics])
+        return cached
+
+    async def _send(self, writer: asyncio.StreamWriter, encoded: Encoded, count: int,
+                    rate: float) -> None:
+        buf = memoryview(encoded.buffer)
+        offsets = encoded.offsets
         if rate <= 0:
             sent = 0
             while sent < count:
@@ -228,6 +248,11 @@ class FeedServer:
                 sent = due
                 await writer.drain()
             await asyncio.sleep(0.001)
+
+
+def _channel_of(frame: bytes) -> str:
+    channel = orjson.loads(frame).get("channel")
+    return channel if isinstance(channel, str) else ""
 
 
 def _subscribe_topics(payload: bytes) -> list[str] | None:

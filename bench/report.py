@@ -18,6 +18,8 @@ from typing import Any
 from bench.stats import spread
 
 LIMITS = ("receive", "parse", "encode", "produce")
+# extra rows: the connector with connector.workers: 2 (defaults; linger.ms 20)
+WORKER_KEYS = ("connector_2_workers", "connector_2_workers_linger20")
 Runs = list[dict[str, Any]]
 
 
@@ -95,6 +97,16 @@ def feed_summary(runs: Runs) -> dict[str, Any]:
             **summarise(_pick(runs, "connector", "cpu_s_per_million"), "cpu_s_per_million", 1),
             **summarise(_pick(runs, "connector", "peak_rss_mb"), "peak_rss_mb", 1),
         },
+        **{key: {**summarise(_pick(runs, key, "events_per_s"), "events_per_s", 0),
+                 **summarise(_pick(runs, key, "cpu_s_per_million"), "cpu_s_per_million", 1),
+                 **summarise(_pick(runs, key, "peak_rss_mb"), "peak_rss_mb", 1),
+                 **summarise([_ratio(c, n) for c, n in
+                              zip(_pick(runs, key, "events_per_s"), naive, strict=True)],
+                             "ratio_vs_naive", 2),
+                 **summarise([_ratio(c, s) for c, s in
+                              zip(_pick(runs, key, "events_per_s"), standard, strict=True)],
+                             "ratio_vs_standard", 2)}
+           for key in WORKER_KEYS if any(run.get(key) for run in runs)},
         "naive": summarise(naive, "events_per_s", 0),
         "standard": summarise(standard, "events_per_s", 0),
         "limits": limits,
@@ -157,6 +169,18 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
     row("connector CPU s per million events",
         lambda f, _n: _cell(f["connector"], "cpu_s_per_million", 1))
     row("connector peak RSS MB", lambda f, _n: _cell(f["connector"], "peak_rss_mb", 0))
+    for key, label in (("connector_2_workers", "connector, 2 workers"),
+                       ("connector_2_workers_linger20", "connector, 2 workers, linger.ms 20")):
+        if not any(key in f for f in feeds.values()):
+            continue
+        row(f"**{label}**", lambda f, _n, key=key: "**" + _cell(f.get(key, {}),
+                                                                 "events_per_s") + "**")
+        row(f"{label}: CPU s per million / RSS MB (sum)",
+            lambda f, _n, key=key: _cell(f.get(key, {}), "cpu_s_per_million", 1) + " / "
+            + _cell(f.get(key, {}), "peak_rss_mb", 0))
+        row(f"{label}: ÷ naive, ÷ standard",
+            lambda f, _n, key=key: "×" + _cell(f.get(key, {}), "ratio_vs_naive", 2)
+            + ", ×" + _cell(f.get(key, {}), "ratio_vs_standard", 2))
     row("naive peer (websockets+json+kafka-python)",
         lambda f, _n: _cell(f["naive"], "events_per_s"))
     row("standard peer (websockets+orjson+fastavro+confluent-kafka)",

@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka.admin import AdminClient
 
 from bench import limits, peers
-from bench.connector_worker import run_connector, warmup_topic
+from bench.connector_worker import run_connector, run_connector_workers, warmup_topic
 from bench.feed import FEEDS, channels, generate, write_frames
 from bench.feed_server import FeedServerProcess
 from bench.procs import Result, WorkerFailed, run_in_child
@@ -33,6 +33,11 @@ from connector.sink.admin import ensure_topics
 
 API_KEY = "seq_bench_key"
 RESULTS = Path(__file__).resolve().parent / "results"
+# connector.workers: 2, as shipped and with a throughput-leaning linger
+WORKER_VARIANTS: dict[str, dict[str, Any]] = {
+    "connector_2_workers": {},
+    "connector_2_workers_linger20": {"linger.ms": 20},
+}
 PARTITIONS = 6  # the connector's default kafka.partitions; peers get the same
 
 
@@ -109,6 +114,21 @@ class Bench:
             + (f"  cpu {result['cpu_s_per_million']:.1f} s/M  rss {result['peak_rss_mb']:.0f} MB"
                if "cpu_s_per_million" in result else "")
             + (f"  latency {result['latency_ms']}" if "latency_ms" in result else ""))
+        return result
+
+    def measure_here(self, label: str, target: Callable[..., Result], **kwargs: Any
+                     ) -> Result | None:
+        """Like ``measure`` for a target that starts its own worker processes
+        (a daemonic child may not have children of its own)."""
+        try:
+            result = target(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - a failed measurement is reported, not fatal
+            self.failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:300]}")
+            log(f"  {label}: FAILED {exc}")
+            return None
+        log(f"  {label:<28} {result['events_per_s']:>12,.0f} events/s  cpu "
+            f"{result['cpu_s_per_million']:.1f} s/M  rss {result['peak_rss_mb']:.0f} MB "
+            f"(workers {result['per_worker_events_per_s']} events/s)")
         return result
 
     def fresh_prefix(self, who: str) -> str:
@@ -199,6 +219,19 @@ class Bench:
             registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS, events=n,
             record_latency=False, timeout_s=60 + n / 400)
         self.drop_topics(prefix)
+
+        # the same connector with connector.workers: 2 (the data path of a
+        # multi-worker connector; see run_connector_workers), with the default
+        # producer settings and with linger.ms 20 (fewer, larger batches)
+        for key, producer in WORKER_VARIANTS.items():
+            prefix = self.fresh_prefix("workers")
+            self.create_topics(prefix, [])
+            run[key] = self.measure_here(
+                key, run_connector_workers, workers=2, frames_path=str(path),
+                base_url=server.base_url(n), **common, registry_url=self.registry_url,
+                prefix=prefix, partitions=PARTITIONS, events=n, timeout_s=60 + n / 400,
+                producer=producer)
+            self.drop_topics(prefix)
 
         prefix = self.fresh_prefix("naive")
         self.create_topics(prefix, families)
