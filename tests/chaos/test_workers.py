@@ -163,3 +163,41 @@ def test_a_worker_that_dies_ends_the_supervisor_with_its_status(
     assert rc == 2, log
     assert "refused the API key" in log
     assert "seq_wrong_key_do_not_print" not in log
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_their_supervisor_is_killed(
+    bootstrap: str, registry_url: str, tmp_path: Path
+) -> None:
+    """kill -9 of the supervisor must not leave orphan workers streaming."""
+    sim = SimulatorThread(SimulatorConfig(seed=5, rate=100.0, api_keys=(KEY,))).start()
+    env = connector_env(new_prefix("orphans"), sim.base_url, bootstrap, registry_url,
+                        topics=TOPICS, CONNECTOR__WORKERS="2")
+    proc = ConnectorProcess(env, tmp_path / "connector.log")
+    try:
+        proc.start()
+        wait_until(lambda: len([c for c in _children(proc.pid) if _running(c)]) >= 2, 60,
+                   "two worker processes")
+        workers = [c for c in _children(proc.pid) if _running(c)]
+        time.sleep(2.0)
+        proc.kill9()
+        wait_until(lambda: not any(_running(w) for w in workers), 30,
+                   "the orphaned workers to exit")
+    finally:
+        proc.cleanup()
+        sim.stop()
