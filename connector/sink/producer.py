@@ -19,6 +19,7 @@ dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -78,6 +79,7 @@ RESEND = {
     KafkaError.UNKNOWN_TOPIC_OR_PART,
 }
 REBUILD_MIN_INTERVAL_S = 2.0  # a rebuild that keeps failing must not spin
+QUIESCE_S = 3.0  # how long in-flight requests of a replaced producer are awaited
 
 
 class DeliveryError(FatalError):
@@ -143,6 +145,10 @@ class KafkaSink:
         self._last_ack = time.monotonic()
         self._probing = False
         self._last_rebuild = 0.0
+        self._rebuild_lock = asyncio.Lock()
+        # set while a rebuilt producer takes the pending records again: nothing
+        # new may be produced (or taken for a resend) until they are all in
+        self._resending = False
         self.delivered = 0
         self.failed = 0
         self.rebuilds = 0
@@ -181,7 +187,7 @@ class KafkaSink:
         """
         if self._first_error is not None:
             raise self._first_error
-        if self._rebuild_reason is not None:
+        if self._rebuild_reason is not None or self._resending:
             raise QueueFull("producer is being rebuilt")
         self._seq = seq = self._seq + 1
         record: Pending = (topic, value, key, headers, recv_ns, event_ns, time.monotonic())
@@ -278,13 +284,25 @@ class KafkaSink:
         return self._rebuild_reason is not None
 
     async def rebuild(self) -> None:
-        """Replace the producer and produce every pending record again, in order."""
+        """Replace the producer and produce every pending record again, in order.
+
+        One rebuild at a time: the delivery-report task and a sender waiting
+        for room can both ask; the second finds the work done.
+        """
+        generation = self._generation
+        async with self._rebuild_lock:
+            if self._generation != generation:
+                return  # rebuilt while we waited for the lock
+            await self._rebuild()
+
+    async def _rebuild(self) -> None:
         reason = self._rebuild_reason or "requested"
         wait = self._last_rebuild + REBUILD_MIN_INTERVAL_S - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         self._last_rebuild = time.monotonic()
         old = self._producer
+        await self._quiesce(old)
         self._producer = self._new_producer()  # bumps the generation: old reports ignored
         self._rebuild_reason = None
         self.rebuilds += 1
@@ -294,20 +312,46 @@ class KafkaSink:
         except KafkaException:
             pass
         asyncio.get_running_loop().run_in_executor(None, old.flush, 0)
-        if self._on_rebuild is not None:
-            await self._on_rebuild(reason)  # e.g. re-create topics a broker lost
-        for seq, record in list(self._pending.items()):
-            while True:
-                try:
-                    self._enqueue(seq, record)
-                    self.resent += 1
-                    break
-                except QueueFull:
-                    if self._rebuild_reason is not None:
-                        return  # the new producer failed too: the next send rebuilds again
-                    self._producer.poll(0)
-                    await asyncio.sleep(0.005)
+        # Until every pending record is on the new producer, new records wait
+        # (QueueFull): they must neither overtake the resend nor, produced
+        # while on_rebuild runs, be taken for a resend and written twice.
+        self._resending = True
+        try:
+            if self._on_rebuild is not None:
+                await self._on_rebuild(reason)  # e.g. re-create topics a broker lost
+            for seq, record in list(self._pending.items()):
+                while True:
+                    try:
+                        self._enqueue(seq, record)
+                        self.resent += 1
+                        break
+                    except QueueFull:
+                        if self._rebuild_reason is not None:
+                            return  # the new producer failed too: rebuilt again next
+                        self._producer.poll(0)
+                        await asyncio.sleep(0.005)
+        finally:
+            self._resending = False
         log.warning("producer rebuilt", extra={"reason": reason, "resent": len(self._pending)})
+
+    async def _quiesce(self, old: Producer) -> None:
+        """Settle the old producer before its records are resent.
+
+        Records still queued are purged (never sent, so resending them is
+        safe). Requests already in flight may be stored by the broker: their
+        outcome is awaited (bounded), with this generation still current, so
+        an acknowledged record is taken off the pending table instead of being
+        written a second time. Only what is still unanswered after the bound
+        (a broker that is gone) is resent and may, rarely, duplicate.
+        """
+        with contextlib.suppress(KafkaException):
+            old.purge(in_queue=True, in_flight=False, blocking=False)
+        deadline = time.monotonic() + QUIESCE_S
+        while True:
+            old.poll(0)
+            if len(old) == 0 or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)
 
     # -- delivery reports ---------------------------------------------------
     def poll(self, timeout: float = 0.0) -> int:

@@ -141,6 +141,16 @@ def outage(registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         fills_b = _settled_fills(sim, proc, broker.bootstrap, prefix, registry_url, killed_ns,
                                  restarted_ns + 5_000_000_000, 90.0)
         out["fills_b"] = fills_b
+        if fills_b.duplicates:  # for whoever reads a failure: which copies, from where
+            seen: dict[bytes | None, list[Any]] = {}
+            for r in read_family(broker.bootstrap, prefix, registry_url, Family.fills):
+                seen.setdefault(r.raw.key, []).append(r.raw)
+            for key, copies in seen.items():
+                if len(copies) > 1:
+                    print(f"[broker-outage] duplicate {key!r}: " + "; ".join(
+                        f"p{c.partition}@{c.offset} received_at="
+                        f"{c.headers.get('sequence.received_at_ns', b'?').decode()} source="
+                        f"{c.headers.get('sequence.source', b'?').decode()}" for c in copies))
         md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
         names = TopicNames(prefix=prefix)
         out["partitions_after_restart"] = {

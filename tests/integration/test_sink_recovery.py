@@ -7,13 +7,14 @@ the sink must rebuild the producer and resend every unacknowledged record.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from connector.sandbox.broker import EmbeddedBroker
 from connector.sink.admin import ensure_topics
-from connector.sink.producer import KafkaSink, producer_config
+from connector.sink.producer import KafkaSink, QueueFull, producer_config
 from tests.support.readback import read_all
 
 
@@ -49,3 +50,53 @@ def test_records_accepted_during_broker_restart_are_resent(own_broker: EmbeddedB
     assert values == list(range(50, 300))
     assert sink.rebuilds >= 1
     assert sink.failed == 0
+
+
+def test_records_sent_while_a_rebuild_runs_are_written_once_after_the_resend(
+    broker: EmbeddedBroker,
+) -> None:
+    """A rebuild awaits its hook (re-creating topics) before resending. Records
+    the connector hands over meanwhile must wait: produced at once, they were
+    also taken for the resend and written twice (seen after a broker restart)."""
+    conf = producer_config(broker.bootstrap, "rebuild-race", {})
+    topic = f"race-{uuid.uuid4().hex[:8]}"
+    ensure_topics(conf, [(topic, 3, {})])
+    refused_during_hook: list[bool] = []
+
+    async def scenario() -> KafkaSink:
+        sink: KafkaSink
+
+        async def hook(_reason: str) -> None:
+            try:
+                sink.produce(topic, b"probe")
+                refused_during_hook.append(False)
+            except QueueFull:
+                refused_during_hook.append(True)
+            await asyncio.sleep(0.5)  # as long as re-creating topics may take
+
+        sink = KafkaSink(conf, on_rebuild=hook)
+        reports = asyncio.create_task(sink.serve_delivery_reports())
+        # a burst not yet acknowledged, then a rebuild, while new records keep coming
+        for i in range(2000):
+            sink.produce(topic, f"{i}".encode(), f"k{i % 11}".encode())
+        sink.request_rebuild("test: forced")
+        for i in range(2000, 2600):
+            await sink.send(topic, f"{i}".encode(), f"k{i % 11}".encode())
+            if i % 50 == 0:
+                await asyncio.sleep(0.01)
+        left = await sink.flush(60)
+        reports.cancel()
+        assert left == 0
+        return sink
+
+    sink = asyncio.run(scenario())
+    raw = [r.value for r in read_all(broker.bootstrap, topic)]
+    assert refused_during_hook == [True] and b"probe" not in raw
+    values = [int(v or b"-1") for v in raw]
+    assert sink.rebuilds == 1
+    assert sorted(values) == list(range(2600)), "a record missing or written twice"
+    # the resend keeps per-key order: within a key, values only grow
+    by_key: dict[int, list[int]] = {}
+    for v in values:
+        by_key.setdefault(v % 11, []).append(v)
+    assert all(seq == sorted(seq) for seq in by_key.values())
