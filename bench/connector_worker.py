@@ -44,7 +44,7 @@ def warmup_topic(prefix: str) -> str:
 class BenchConnector(Connector):
     def __init__(self, settings: Settings, expected: int, record_latency: bool,
                  start_gate: str | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, tune_gc=True)  # as the CLI runs it
         self.start_gate = Path(start_gate) if start_gate else None
         self.expected = expected
         self.acked = 0

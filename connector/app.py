@@ -10,6 +10,7 @@ with a deadline and returns normally.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -90,9 +91,29 @@ def kafka_conf(settings: Settings) -> dict[str, Any]:
     )
 
 
+# The hot path allocates a few short-lived containers per record; refcounting
+# frees them, but each allocation also counts toward the cyclic collector's
+# generation-0 threshold (700), which then scans every young object, and
+# every 10th time the older ones too. Start-up state (schemas, encoders,
+# dedupe stores) is moved out of the collector's sight and young collections
+# run every 50,000 net allocations. Measured with gc.callbacks on 60k bench
+# events: 288 ms of collections for prices (4.8 µs per record, ~15% of the
+# CPU) and 471 ms for mix, against under 1 ms once tuned.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Process-wide: for the process that runs one connector (the CLI, a worker)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class Connector:
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None,
+                 *, tune_gc: bool = False) -> None:
         self.settings = settings
+        self._tune_gc = tune_gc
         self.metrics = metrics or Metrics()
         self.topics = topic_names(settings)
         self.encoder = WireEncoder()
@@ -131,6 +152,8 @@ class Connector:
 
     async def _run_tasks(self) -> None:
         assert self.sink is not None and self.resnap is not None and self.backfiller is not None
+        if self._tune_gc:
+            tune_gc()
         tasks = [asyncio.create_task(r.run(), name=f"source:{r.name}") for r in self.readers]
         tasks.append(asyncio.create_task(self.resnap.run(), name="resnapshot"))
         tasks.append(asyncio.create_task(self.backfiller.run(), name="backfill"))

@@ -107,7 +107,7 @@ async def _run(settings: Settings) -> None:
     from connector.observe.logs import setup_logging
 
     setup_logging(settings.observe.log_format, settings.observe.log_level)
-    connector = Connector(settings)
+    connector = Connector(settings, tune_gc=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, connector.stop)
