@@ -96,9 +96,10 @@ def kafka_conf(settings: Settings) -> dict[str, Any]:
 # generation-0 threshold (700), which then scans every young object, and
 # every 10th time the older ones too. Start-up state (schemas, encoders,
 # dedupe stores) is moved out of the collector's sight and young collections
-# run every 50,000 net allocations. Measured with gc.callbacks on 60k bench
-# events: 288 ms of collections for prices (4.8 µs per record, ~15% of the
-# CPU) and 471 ms for mix, against under 1 ms once tuned.
+# run every 50,000 net allocations. Measured with gc.callbacks in a bench
+# worker process, 60k events: 88-121 ms of collections for prices and
+# 148-195 ms for mix with the defaults (1.5-3 µs per record, 5-8% of the CPU),
+# 30-49 ms tuned (start-up included); no change seen in p99 latency.
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
