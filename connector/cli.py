@@ -78,9 +78,17 @@ def run_settings_exit_code(load: Callable[[], Settings]) -> int:
 
     Also the entry point of each worker process in multi-worker mode.
     """
-    try:
+    def run() -> int:
         asyncio.run(_run(load()))
         return 0
+
+    return _exit_code(run)
+
+
+def _exit_code(command: Callable[[], int]) -> int:
+    """Run ``command``; its known failures become one stderr line and an exit code."""
+    try:
+        return command()
     except ConfigError as exc:
         print(f"sequence-connector: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -119,38 +127,33 @@ async def _run(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "run":
-            return _run_command(args.config)
-        if args.command == "demo":
-            from connector.demo import run_demo
+    return _exit_code(lambda: _dispatch(args))
 
-            return run_demo(args.duration, args.summary_json, args.seed, args.rate)
-        if args.command in ("schemas", "topics", "check"):
-            from connector import operations as ops
 
-            settings = load_settings(args.config)
-            if args.command == "check":
-                return ops.check(settings, sys.stdout)
-            if args.command == "topics":
-                return ops.topics_create(settings, sys.stdout, args.partitions,
-                                         args.replication_factor)
-            action = {"list": ops.schemas_list, "register": ops.schemas_register,
-                      "check": ops.schemas_check}[args.action]
-            return action(settings, sys.stdout)
-        if args.command == "simulate":
-            from connector.sandbox.simulator import SimulatorConfig, run_simulator
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run_command(args.config)
+    if args.command == "demo":
+        from connector.demo import run_demo
 
-            keys = tuple(args.api_keys or ("seq_test_key",))
-            run_simulator(SimulatorConfig(host=args.host, port=args.port, seed=args.seed,
-                                          rate=args.rate, api_keys=keys))
-            return 0
-    except ConfigError as exc:
-        print(f"sequence-connector: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except FatalError as exc:
-        print(f"sequence-connector: fatal: {exc}", file=sys.stderr)
-        return EXIT_FATAL
-    except KeyboardInterrupt:
-        return 130
+        return run_demo(args.duration, args.summary_json, args.seed, args.rate)
+    if args.command in ("schemas", "topics", "check"):
+        from connector import operations as ops
+
+        settings = load_settings(args.config)
+        if args.command == "check":
+            return ops.check(settings, sys.stdout)
+        if args.command == "topics":
+            return ops.topics_create(settings, sys.stdout, args.partitions,
+                                     args.replication_factor)
+        action = {"list": ops.schemas_list, "register": ops.schemas_register,
+                  "check": ops.schemas_check}[args.action]
+        return action(settings, sys.stdout)
+    if args.command == "simulate":
+        from connector.sandbox.simulator import SimulatorConfig, run_simulator
+
+        keys = tuple(args.api_keys or ("seq_test_key",))
+        run_simulator(SimulatorConfig(host=args.host, port=args.port, seed=args.seed,
+                                      rate=args.rate, api_keys=keys))
+        return 0
     return 1
