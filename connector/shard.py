@@ -167,8 +167,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
-        runner = await self._serve()
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0))
+        runner = await self._serve()  # after the client: a probe may arrive at once
         try:
             for shard, port in zip(self.shards, self.ports, strict=True):
                 proc = self._ctx.Process(
