@@ -111,6 +111,7 @@ class Bridge:
         self._events_child: dict[tuple[Family, str], Any] = {}
         self._unknown_child: dict[Family, Any] = {}
         self._bytes_of: dict[str, bytes] = {}
+        self._fixed_headers: dict[tuple[str, str], tuple[tuple[str, bytes], ...]] = {}
 
     # -- entry point -----------------------------------------------------------
     def process(self, item: Inbound) -> list[OutRecord]:
@@ -198,13 +199,16 @@ class Bridge:
         return cached
 
     def _headers(self, item: Inbound, channel: str | None) -> Headers:
-        as_bytes = self._as_bytes
-        return [
-            (H_CHANNEL, as_bytes(channel or item.stream)),
-            (H_RECEIVED, str(item.recv_ns).encode()),
-            (H_SOURCE, as_bytes(item.source)),
-            (H_INSTANCE, self._instance_b),
-        ]
+        # the channel, source and instance headers repeat: their tuples are cached
+        where = channel or item.stream
+        fixed = self._fixed_headers.get((where, item.source))
+        if fixed is None:
+            if len(self._fixed_headers) >= 4096:  # channels are few; never grow unbounded
+                self._fixed_headers.clear()
+            fixed = self._fixed_headers[(where, item.source)] = (
+                (H_CHANNEL, self._as_bytes(where)), (H_SOURCE, self._as_bytes(item.source)),
+                (H_INSTANCE, self._instance_b))
+        return [fixed[0], (H_RECEIVED, str(item.recv_ns).encode()), fixed[1], fixed[2]]
 
     def _gap(self, gap: Gap, item: Inbound) -> list[OutRecord]:
         try:
