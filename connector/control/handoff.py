@@ -57,25 +57,27 @@ class BoundedHandoff:
 
     def offer(self, item: Inbound) -> bool:
         """Append ``item`` if there is room now (no coroutine); False when full."""
-        size = len(item.raw) if item.raw is not None else 256
-        if self._items and (len(self._items) >= self._max_records
-                            or self._bytes + size > self._max_bytes):
+        size = item.size()
+        if self._full(size):
             return False
+        self._append(item, size)
+        return True
+
+    async def put(self, item: Inbound) -> None:
+        """Append ``item``, waiting for room when the hand-off is full."""
+        if self.offer(item):
+            return
+        self.blocked_puts += 1
+        size = item.size()
+        async with self._not_full:
+            await self._not_full.wait_for(lambda: not self._full(size))
+        self._append(item, size)
+
+    def _append(self, item: Inbound, size: int) -> None:
         self._items.append((item, size))
         self._bytes += size
         if not self._not_empty.is_set():
             self._not_empty.set()
-        return True
-
-    async def put(self, item: Inbound) -> None:
-        size = item.size()
-        if self._full(size):
-            self.blocked_puts += 1
-            async with self._not_full:
-                await self._not_full.wait_for(lambda: not self._full(size))
-        self._items.append((item, size))
-        self._bytes += size
-        self._not_empty.set()
 
     async def get_batch(self, max_items: int) -> list[Inbound]:
         """Wait for at least one item; return up to ``max_items`` in arrival order."""

@@ -191,24 +191,20 @@ class WebSocketReader:
                 self.connected.set()
                 await self._on_session(self.epoch, subscribed, rejected)
                 return
-            await self._hand_on(raw)
+            item = self._take(raw)
+            if item is not None:
+                await self._wait_for_room(item)
 
     async def _pump(self, ws: ClientWebSocketResponse) -> None:
         receive = ws.receive
-        hand_on = self._hand_on
-        offer = self._handoff.offer
-        loop = asyncio.get_running_loop()
-        name = self.name
+        take = self._take
         while True:
             msg = await receive()
             if msg.type not in _DATA:
                 raise self._closed(ws, msg)
-            # the common case without a coroutine: room in the hand-off
-            self.frames += 1
-            self._last_frame = loop.time()
-            if not offer(Inbound("ws", name, msg.data, time.time_ns(), self.epoch)):
-                self.frames -= 1
-                await hand_on(msg.data)
+            item = take(msg.data)
+            if item is not None:  # the hand-off is full: wait (stop reading)
+                await self._wait_for_room(item)
 
     async def _pump_watched(self, ws: ClientWebSocketResponse) -> None:
         """Read until the socket closes, or until it has been silent too long.
@@ -235,12 +231,17 @@ class WebSocketReader:
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
 
-    async def _hand_on(self, raw: str | bytes) -> None:
+    def _take(self, raw: str | bytes) -> Inbound | None:
+        """Hand one frame on if there is room now (the common case, no
+        coroutine); otherwise return it for ``_wait_for_room``."""
         self.frames += 1
-        self._handoff_blocked = True
         self._last_frame = asyncio.get_running_loop().time()
-        await self._handoff.put(
-            Inbound(source="ws", stream=self.name, raw=raw, recv_ns=time.time_ns(),
-                    epoch=self.epoch)
-        )
-        self._handoff_blocked = False
+        item = Inbound("ws", self.name, raw, time.time_ns(), self.epoch)
+        return None if self._handoff.offer(item) else item
+
+    async def _wait_for_room(self, item: Inbound) -> None:
+        self._handoff_blocked = True  # our own backpressure, not a stale server
+        try:
+            await self._handoff.put(item)
+        finally:
+            self._handoff_blocked = False
