@@ -178,7 +178,7 @@ def run_connector_workers(*, workers: int, frames_path: str, base_url: str, topi
     CPU and RSS are the workers' sums.
     """
     from bench.feed import read_frames
-    from bench.feed_server import _channel_of
+    from bench.feed_server import frame_channel
     from bench.procs import run_in_child
     from connector.shard import shard_plan
 
@@ -186,7 +186,7 @@ def run_connector_workers(*, workers: int, frames_path: str, base_url: str, topi
                               bootstrap=bootstrap, registry_url=registry_url, prefix=prefix,
                               partitions=partitions)
     shards = shard_plan(settings, workers)
-    channels = [_channel_of(f) for f in read_frames(Path(frames_path), events)]
+    channels = [frame_channel(f) for f in read_frames(Path(frames_path), events)]
     gate = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     jobs = []
     for shard in shards:

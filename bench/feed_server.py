@@ -102,7 +102,7 @@ class FeedServer:
     def __init__(self, frames: list[bytes], api_key: str, host: str = "127.0.0.1") -> None:
         self.frames = frames
         self.encoded = Encoded.of(frames)
-        self.channels = [_channel_of(f) for f in frames]
+        self.channels = [frame_channel(f) for f in frames]
         self._all_channels = frozenset(self.channels)
         self._subsets: dict[tuple[frozenset[str], int], Encoded] = {}
         self.api_key = api_key
@@ -250,7 +250,7 @@ class FeedServer:
             await asyncio.sleep(0.001)
 
 
-def _channel_of(frame: bytes) -> str:
+def frame_channel(frame: bytes) -> str:
     channel = orjson.loads(frame).get("channel")
     return channel if isinstance(channel, str) else ""
 
