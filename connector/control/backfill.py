@@ -27,16 +27,14 @@ the outage.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
 
-from connector.control.due import serve_due
+from connector.control.due import DueWork, Request
 from connector.control.handoff import BoundedHandoff, Inbound
-from connector.control.reconnect import AuthError
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.source.rest import PageKind, SequenceRest
@@ -47,7 +45,6 @@ FAMILIES = ("orders", "fills", "tca")
 TS_FIELD = {"fills": "ts_unix_ns", "orders": "updated_unix_ns"}
 ID_FIELD = {"fills": "venue_execution_id", "orders": "node_order_id", "tca": "node_order_id"}
 DEFAULT_SLACK_NS = 5_000_000_000
-MAX_RETRY_DELAY_S = 60.0
 # Latest written state per order id, bounded: beyond it the watermark rule
 # alone decides which order states are new.
 ORDER_MEMORY = 100_000
@@ -104,7 +101,10 @@ def oldest_first(family: str, newest_first: list[dict[str, Any]]) -> list[dict[s
     return rows
 
 
-class Backfiller:
+class Backfiller(DueWork):
+    what = "backfill"
+    key_name = "family"
+
     def __init__(
         self,
         rest: SequenceRest,
@@ -121,6 +121,7 @@ class Backfiller:
             raise ValueError("page_size must be within 1..1000 (the API's limit)")
         if max_pages < 1:
             raise ValueError("max_pages must be >= 1")
+        super().__init__(interval_s=min_interval_s, retry_base_s=max(min_interval_s, 0.5))
         self._rest = rest
         self._handoff = handoff
         self._m = metrics
@@ -128,21 +129,9 @@ class Backfiller:
         self._page_size = page_size
         self._max_pages = max_pages
         self._slack = slack_ns
-        self._interval = min_interval_s
         self.watermarks: dict[str, int] = {}
         self._orders: OrderedDict[str, int] = OrderedDict()
-        # family -> (epoch, reasons, watermark at first request)
-        self._pending: dict[str, tuple[int, list[str], int | None]] = {}
-        self._not_before: dict[str, float] = {}
-        self._failures: dict[str, int] = {}
-        self._wake = asyncio.Event()
         self.pages_fetched = 0
-        self.completed = 0  # backfills fully served (items on the hand-off)
-        self.failures = 0
-
-    @property
-    def pending(self) -> frozenset[str]:
-        return frozenset(self._pending)
 
     # -- called by the lead for every trading record that goes to Kafka -----------
     def observe(self, family: str, data: dict[str, Any]) -> None:
@@ -183,43 +172,11 @@ class Backfiller:
         """Ask for a backfill of ``family``; never blocks. Coalesced per family."""
         if family not in FAMILIES:
             raise ValueError(f"cannot backfill {family!r}; one of {FAMILIES}")
-        pending = self._pending.get(family)
-        if pending is None:
-            self._pending[family] = (epoch, [reason], self.watermarks.get(family))
-        else:
-            old_epoch, reasons, mark = pending
-            if reason not in reasons and len(reasons) < 4:
-                reasons.append(reason)
-            self._pending[family] = (max(old_epoch, epoch), reasons, mark)
-        self._wake.set()
+        # the watermark when first asked: where the outage began
+        self._request(family, epoch, reason, self.watermarks.get(family))
 
-    async def run(self) -> None:
-        """Backfill pending families forever; cancel to stop. AuthError ends it."""
-        await serve_due(self._pending, self._not_before, self._wake, self._take)
-
-    async def _take(self, family: str, loop: asyncio.AbstractEventLoop) -> None:
-        epoch, reasons, mark = self._pending.pop(family)
-        self._not_before[family] = loop.time() + self._interval
-        try:
-            await self.backfill(family, epoch, "; ".join(reasons), mark)
-        except AuthError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any REST failure: retry the family later
-            self.failures += 1
-            fails = self._failures.get(family, 0) + 1
-            self._failures[family] = fails
-            delay = min(MAX_RETRY_DELAY_S, max(self._interval, 0.5) * 2 ** (fails - 1))
-            self._not_before[family] = loop.time() + delay
-            log.warning("backfill failed; will retry", extra={
-                "family": family, "error": f"{type(exc).__name__}: {exc}"[:300],
-                "retry_in_s": delay, "failures": fails})
-            again = self._pending.get(family)
-            # keep the older watermark: the outage still starts where it did
-            merged = reasons + [r for r in (again[1] if again else []) if r not in reasons]
-            self._pending[family] = (max(epoch, again[0]) if again else epoch, merged[:4], mark)
-        else:
-            self.completed += 1
-            self._failures.pop(family, None)
+    async def _serve(self, family: str, request: Request) -> None:
+        await self.backfill(family, request.epoch, request.reason, request.mark)
 
     async def backfill(self, family: str, epoch: int, reason: str,
                        watermark: int | None = None) -> int:

@@ -16,16 +16,13 @@ calls, and a request inside the interval is deferred, never dropped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from connector.control.due import serve_due
+from connector.control.due import DueWork, Request
 from connector.control.handoff import BoundedHandoff, Inbound
-from connector.control.reconnect import AuthError
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.protocol.channels import split_channel
@@ -37,27 +34,8 @@ PRICE_FIELDS = ("symbol", "instrument_type", "best_bid_px_1e9", "best_bid_sz_1e8
                 "best_bid_venue", "best_ask_px_1e9", "best_ask_sz_1e8", "best_ask_venue",
                 "spread_bps", "ts_ns")
 TRADING_CHANNELS = frozenset({"orders", "fills", "tca"})
-# After a failed fetch the channel waits min_interval_s doubled per failure,
-# up to this: a permanent error (unknown symbol) costs one call a minute.
-MAX_RETRY_DELAY_S = 60.0
-MAX_REASONS = 4
 
 Backfill = Callable[[str, int, str], None]
-
-
-@dataclass(slots=True)
-class _Pending:
-    epoch: int
-    reasons: list[str]
-
-    def merge(self, epoch: int, reason: str) -> None:
-        self.epoch = max(self.epoch, epoch)
-        if reason not in self.reasons and len(self.reasons) < MAX_REASONS:
-            self.reasons.append(reason)
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.reasons)
 
 
 # -- pure mapping: REST shapes -> stream payload shapes ------------------------------
@@ -111,7 +89,10 @@ def funding_filters(channel: str) -> tuple[str | None, str | None]:
     return venue or None, symbol or None
 
 
-class Resnapshotter:
+class Resnapshotter(DueWork):
+    what = "re-snapshot"
+    key_name = "channel"
+
     def __init__(
         self,
         rest: SequenceRest,
@@ -122,23 +103,13 @@ class Resnapshotter:
         depth: int = 10,
         backfill: Backfill | None = None,
     ) -> None:
+        super().__init__(interval_s=min_interval_s, retry_base_s=min_interval_s)
         self._rest = rest
         self._handoff = handoff
         self._m = metrics
-        self._interval = min_interval_s
         self._depth = depth
         self._backfill = backfill
-        self._pending: dict[str, _Pending] = {}
-        self._not_before: dict[str, float] = {}  # channel -> monotonic time
-        self._failures: dict[str, int] = {}
-        self._wake = asyncio.Event()
         self.fetches = 0  # REST snapshot fetches started
-        self.completed = 0  # requests fully served (items on the hand-off)
-        self.failures = 0
-
-    @property
-    def pending(self) -> frozenset[str]:
-        return frozenset(self._pending)
 
     def request(self, channel: str, epoch: int, reason: str) -> None:
         """Ask for a re-snapshot of ``channel``; never blocks, never raises."""
@@ -147,43 +118,10 @@ class Resnapshotter:
             # Trading history is recovered by paging, not by a snapshot.
             self._backfill(prefix, epoch, reason)
             return
-        pending = self._pending.get(channel)
-        if pending is None:
-            self._pending[channel] = _Pending(epoch, [reason])
-        else:
-            pending.merge(epoch, reason)
-        self._wake.set()
+        self._request(channel, epoch, reason)
 
-    async def run(self) -> None:
-        """Fetch due channels forever; cancel to stop. AuthError ends it (fatal)."""
-        await serve_due(self._pending, self._not_before, self._wake, self._take)
-
-    async def _take(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(channel)
-        # Popped before fetching: a request that arrives during the fetch may
-        # describe a gap after the snapshot was taken, so it needs its own.
-        self._not_before[channel] = loop.time() + self._interval
-        try:
-            await self.snapshot(channel, pending.epoch, pending.reason)
-        except AuthError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any REST failure: try this channel later
-            self.failures += 1
-            fails = self._failures.get(channel, 0) + 1
-            self._failures[channel] = fails
-            delay = min(MAX_RETRY_DELAY_S, self._interval * 2 ** (fails - 1))
-            self._not_before[channel] = loop.time() + delay
-            log.warning("re-snapshot failed; will retry", extra={
-                "channel": channel, "error": f"{type(exc).__name__}: {exc}"[:300],
-                "retry_in_s": delay, "failures": fails})
-            again = self._pending.get(channel)
-            if again is None:
-                self._pending[channel] = pending
-            else:
-                again.merge(pending.epoch, pending.reason)
-        else:
-            self.completed += 1
-            self._failures.pop(channel, None)
+    async def _serve(self, channel: str, request: Request) -> None:
+        await self.snapshot(channel, request.epoch, request.reason)
 
     async def snapshot(self, channel: str, epoch: int, reason: str) -> None:
         """Fetch one channel's state and put control + snapshot items on the hand-off.

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from connector.control.backfill import Backfiller, oldest_first, page_is_old
+from connector.control.due import Request
 from connector.control.handoff import BoundedHandoff
 from connector.observe.metrics import Metrics
 from connector.source.rest import SequenceRest, page_rows
@@ -79,8 +80,8 @@ def test_requests_coalesce_per_family_and_keep_first_watermark() -> None:
         bf.observe("fills", fill(epoch + 10, 1000 + epoch))
     bf.request("orders", 1, "reconnect")
     assert bf.pending == {"fills", "orders"}
-    assert bf._pending["fills"] == (9, ["gap"], 100)
-    assert bf._pending["orders"] == (1, ["reconnect"], None)
+    assert bf._pending["fills"] == Request(9, ["gap"], 100)
+    assert bf._pending["orders"] == Request(1, ["reconnect"], None)
     with pytest.raises(ValueError):
         bf.request("prices", 1, "gap")
 
