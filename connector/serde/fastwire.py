@@ -456,13 +456,7 @@ class _Gen:
             f"{ind}    for {item} in {src}:",
         ]
         self.emit(out, ind + "        ", schema["items"], item, enc, path + "[]")
-        out += [
-            f"{ind}        {parts}.append({enc})",
-            f"{ind}    {parts}.append(b'\\x00')",
-            f"{ind}    {dst} = b''.join({parts})",
-            f"{ind}else:",
-            f"{ind}    {dst} = b'\\x00'",
-        ]
+        self._end_block(out, ind, parts, enc, dst)
 
     def emit_map(self, out: list[str], ind: str, schema: dict[str, Any],
                  src: str, dst: str, path: str) -> None:
@@ -479,6 +473,12 @@ class _Gen:
             f"{ind}        {parts}.append(varint(len({kb})) + {kb})",
         ]
         self.emit(out, ind + "        ", schema["values"], val, enc, path + "{}")
+        self._end_block(out, ind, parts, enc, dst)
+
+    @staticmethod
+    def _end_block(out: list[str], ind: str, parts: str, enc: str, dst: str) -> None:
+        """The tail arrays and maps share: append the item, close the one
+        block with a zero count, and an empty value as a lone zero."""
         out += [
             f"{ind}        {parts}.append({enc})",
             f"{ind}    {parts}.append(b'\\x00')",
