@@ -39,7 +39,7 @@ from connector.protocol.frames import (
     decode_sse_event,
     decode_stream_frame,
 )
-from connector.protocol.keys import dedupe_key
+from connector.protocol.keys import dedupe_key, record_key
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
 
@@ -169,24 +169,34 @@ class Bridge:
             self.dedupe[family].hits += 1
             self._m.dedupe_hits.labels(family.value).inc()
             return []
-        # Decimal fields come out as unscaled ints: only the encoder reads them.
-        norm = normalize_for_wire(family, data, carry_unknown=self._carry, channel=channel)
-        if norm.unknown_fields:
-            unknown = self._unknown_child.get(family)
-            if unknown is None:
-                unknown = self._unknown_child[family] = self._m.unknown_fields.labels(
-                    family.value)
-            unknown.inc(len(norm.unknown_fields))
-        value = self._encoder.encode(family, norm.value)
+        # A payload of the common shape is normalised and encoded in one
+        # step; anything else (unknown fields, ids as numbers, bad values...)
+        # takes the two-step path, which converts it or names the error.
+        direct = self._encoder.encode_payload(family, data) if type(data) is dict else None
+        if direct is not None:
+            value, event_ts_ns = direct
+            key = record_key(family, data, channel)
+        else:
+            # Decimal fields come out as unscaled ints: only the encoder reads them.
+            norm = normalize_for_wire(family, data, carry_unknown=self._carry, channel=channel)
+            if norm.unknown_fields:
+                unknown = self._unknown_child.get(family)
+                if unknown is None:
+                    unknown = self._unknown_child[family] = self._m.unknown_fields.labels(
+                        family.value)
+                unknown.inc(len(norm.unknown_fields))
+            value = self._encoder.encode(family, norm.value)
+            key = norm.key
+            event_ts_ns = norm.event_ts_ns
         if identity is not None:
             # only after it encoded: a record that went to the DLQ must not
             # shadow a later good copy of the same identity
             self.dedupe[family].first_time(identity)
         recv_ns = item.recv_ns
         self.last_event_ns[family] = recv_ns
-        return [OutRecord(self._topic_of[family], norm.key.encode(), value,
+        return [OutRecord(self._topic_of[family], key.encode(), value,
                           self._headers(item, channel), family, recv_ns,
-                          norm.event_ts_ns,
+                          event_ts_ns,
                           data if family in WATERMARKED else None)]
 
     def _as_bytes(self, text: str) -> bytes:

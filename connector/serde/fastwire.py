@@ -294,8 +294,12 @@ def _is_unscaled_branch(schema: Any, named: dict[str, Any]) -> bool:
 
 
 class _Gen:
-    def __init__(self, named: dict[str, Any]) -> None:
+    def __init__(self, named: dict[str, Any], *, trusted: bool = False) -> None:
         self.named = named
+        # trusted: the caller's generated code has already checked every
+        # scalar's exact type (connector.serde.direct), so the per-type
+        # coercion lines are left out
+        self.trusted = trusted
         self.consts: dict[str, Any] = {}
         self.const_ids: dict[Any, str] = {}
         self.counter = 0
@@ -349,15 +353,17 @@ class _Gen:
         elif kind in ("int", "long"):
             self.emit_long(out, ind, kind, logical, src, dst, path)
         elif kind == "double":
-            out.append(f"{ind}if type({src}) is not float: {src} = _double_slow({src}, {p})")
+            if not self.trusted:
+                out.append(f"{ind}if type({src}) is not float: {src} = _double_slow({src}, {p})")
             out.append(f"{ind}{dst} = _pack_double({src})")
         elif kind == "float":
             out.append(f"{ind}{dst} = _float_bytes({src}, {p})")
         elif kind == "string":
             b = self.fresh("b")
             n = self.fresh("n")
+            if not self.trusted:
+                out.append(f"{ind}if type({src}) is not str: {src} = _str_slow({src}, {p})")
             out += [
-                f"{ind}if type({src}) is not str: {src} = _str_slow({src}, {p})",
                 f"{ind}{b} = {src}.encode()",
                 f"{ind}{n} = len({b}) << 1",
                 f"{ind}{dst} = (TL[{n}] if {n} < 16384 else varint(len({b}))) + {b}",
@@ -397,9 +403,9 @@ class _Gen:
         lo, hi = (INT_MIN, INT_MAX) if kind == "int" else (LONG_MIN, LONG_MAX)
         key = f"{kind}-{logical}"
         prep = repr(key if key in _LONG_PREPARE else None)
-        out.append(
-            f"{ind}if type({src}) is not int: {src} = _long_slow({src}, {p}, {lo}, {hi}, {prep})"
-        )
+        if not self.trusted:
+            out.append(f"{ind}if type({src}) is not int: "
+                       f"{src} = _long_slow({src}, {p}, {lo}, {hi}, {prep})")
         n, lo_, hi_, h2 = self.fresh("n"), self.fresh("lo"), self.fresh("hi"), self.fresh("h")
         # zig-zag without the 63-bit shift (cheaper on multi-digit ints); the
         # range check is the final bound on n: 2**64 for long, 2**32 for int

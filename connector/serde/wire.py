@@ -18,7 +18,9 @@ from typing import Any
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from connector.errors import EncodeError, FatalError
+from connector.normalize.record_specs import EVENT_TIME_FIELD, RECORD_SPECS
 from connector.protocol.families import Family
+from connector.serde.direct import DirectEncoder, compile_direct
 from connector.serde.fastwire import compile_encoder
 from connector.serde.registry import register_schemas
 from connector.serde.schemas import SchemaSet
@@ -50,6 +52,17 @@ class WireEncoder:
         self._ids: dict[Family, int] = {}
         # family -> (compiled encoder, header), one lookup per record
         self._ready: dict[Family, tuple[Callable[..., bytes], bytes]] = {}
+        # fused normalise+encode of payloads of the common shape (direct.py)
+        self._direct: dict[Family, DirectEncoder] = {}
+        for family, parsed in self._parsed.items():
+            spec = RECORD_SPECS.get(family)
+            direct = None
+            # traces key on their channel; control records are ours, not payloads
+            if spec is not None and family not in (Family.traces, Family.control):
+                direct = compile_direct(spec, parsed, EVENT_TIME_FIELD[family])
+            if direct is not None:
+                self._direct[family] = direct
+        self._direct_ready: dict[Family, tuple[DirectEncoder, bytes]] = {}
         if schema_ids:
             self.set_schema_ids(schema_ids)
 
@@ -66,12 +79,25 @@ class WireEncoder:
             self._ids[family] = schema_id
             self._headers[family] = header = wire_header(schema_id)
             self._ready[family] = (self._compiled[family], header)
+            if family in self._direct:
+                self._direct_ready[family] = (self._direct[family], header)
 
     def register_all(self, client: SchemaRegistryClient, topics: TopicNames) -> dict[Family, int]:
         """Register every schema (blocking; run it in a thread) and use the ids."""
         ids = register_schemas(client, topics, self._schemas)
         self.set_schema_ids(ids)
         return ids
+
+    def encode_payload(
+        self, family: Family, data: dict[str, Any]
+    ) -> tuple[bytes, int | None] | None:
+        """A vendor payload (a dict) of the common shape straight to wire
+        bytes and its event time; None when it needs the two-step path
+        (``normalize_for_wire`` + ``encode``), which then decides exactly."""
+        ready = self._direct_ready.get(family)
+        if ready is None:
+            return None
+        return ready[0](data, ready[1])
 
     def encode(self, family: Family, value: Mapping[str, Any]) -> bytes:
         """One record in Confluent wire format; EncodeError if it does not fit."""
