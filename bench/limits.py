@@ -99,10 +99,12 @@ def limit_encode(*, frames_path: str, events: int, min_seconds: float = MIN_SECO
     payloads = list(iter_payloads(read_frames(Path(frames_path), events)))
 
     def step(item: tuple[str, dict[str, Any]]) -> None:
+        # as the bridge does: the fused step, else normalise then encode
         channel, data = item
         family = family_of_channel(channel)
-        norm = normalize_for_wire(family, data, carry_unknown=True, channel=channel)
-        encoder.encode(family, norm.value)
+        if encoder.encode_payload(family, data) is None:
+            norm = normalize_for_wire(family, data, carry_unknown=True, channel=channel)
+            encoder.encode(family, norm.value)
 
     return _repeat(step, payloads, min_seconds)
 
