@@ -210,7 +210,8 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
     if floor:
         lines += [
             "",
-            ("Latency floor of this broker at the same rate: the same records produced "
+            ("Latency floor of the broker at the same rate (both on a broker started fresh "
+             "for the latency runs): the same records produced "
              "with the connector's producer settings, produce() → ack, nothing else "
              "(`limit_produce_latency`):"),
             "",
