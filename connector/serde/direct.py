@@ -18,8 +18,9 @@ would decide differently; tests/unit/test_direct_wire.py checks, over
 mutated payloads of every family, that whenever it answers, its bytes and
 event time are exactly the two-step path's.
 
-Families with nested records, JSON or list fields (fair_price, markets.new,
-traces, alerts, control) have no fused function: their volume is small.
+Families with JSON or string-list fields (markets.new, traces, alerts) and
+control records (ours, not payloads) have no fused function: their volume is
+small. Nested records (fair_price's contributors) are fused like the top.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from connector.errors import NormalizeError
 from connector.normalize.fields import (
     _FIXED_SCALE,
+    FieldSpec,
     Kind,
     RecordSpec,
     _level_unscaled,
@@ -143,75 +145,133 @@ def _is_levels_schema(ftype: Any, named: dict[str, Any]) -> bool:
 # -- generation -----------------------------------------------------------------------
 
 
+class _Fused:
+    """Generates one function per record layout: validate every field's
+    exact type (else ``return None``), then emit its Avro encoding."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.named: dict[str, Any] = {}
+        _collect_named(schema, self.named)
+        self.gen = _Gen(self.named, trusted=True)
+        self.funcs: list[list[str]] = []
+
+    def resolve(self, ftype: Any) -> Any:
+        return self.named.get(ftype, ftype) if isinstance(ftype, str) else ftype
+
+    def fields(self, lines: list[str], spec: RecordSpec, schema: dict[str, Any],
+               top: bool, time_field: str | None) -> tuple[list[str], str] | None:
+        """Lines for the body of one record; (its part variables, the
+        event-time expression), or None when the layout cannot be fused."""
+        gen = self.gen
+        avro_types = {f["name"]: self.resolve(f["type"]) for f in schema["fields"]}
+        lines += [f"    if not {gen.const(spec.known, 'KNOWN')}.issuperset(data): return None",
+                  "    get = data.get"]
+        sources: dict[str, str] = {}  # Avro field -> local holding its value
+        ready: dict[str, str] = {}  # Avro field -> local already holding its bytes
+        event = "None"
+        for index, field in enumerate(spec.fields):
+            var = f"f{index}"
+            names = field.output_names()
+            lines.append(f"    {var} = get({field.name!r})")
+            if field.kind in (Kind.LEVELS, Kind.RECORDS):
+                encoder = self.sequence(field, avro_types.get(names[0]))
+                if encoder is None:
+                    return None
+                if not field.required:
+                    default = "None" if field.default is None else gen.const(field.default, "DEF")
+                    lines.append(f"    if {var} is None: {var} = {default}")
+                lines.append(f"    {var} = {encoder}({var})")
+                lines.append(f"    if {var} is None: return None")
+                ready[names[0]] = var
+                continue
+            if field.kind not in _CHECKS:
+                return None
+            if field.required:
+                _check(lines, "    ", field.kind, var)
+            elif field.default is None:
+                lines.append(f"    if {var} is not None:")
+                _check(lines, "        ", field.kind, var)
+            else:
+                lines.append(f"    if {var} is None: {var} = {gen.const(field.default, 'DEF')}")
+                lines.append("    else:")
+                _check(lines, "        ", field.kind, var)
+            if field.kind in _FIXED_SCALE:  # the unscaled decimal is the raw int
+                sources[names[0]] = sources[names[1]] = var
+            elif field.kind is Kind.TIMESTAMP_NS:
+                sources[names[0]] = var
+                companion = f"{var}_b"
+                lines.append(f"    {companion} = {var} // 1000" if field.required
+                             else f"    {companion} = None if {var} is None else {var} // 1000")
+                sources[names[1]] = companion
+            else:
+                sources[names[0]] = var
+            if field.name == time_field:
+                event = var
+        if top:
+            # nothing unknown on this path (a local: the emitted code may assign it)
+            lines.append(f"    extras = {gen.const({}, 'EMPTY')}")
+            sources["extras"] = "extras"
+        parts = []
+        for avro_field in schema["fields"]:
+            name = avro_field["name"]
+            if name in ready:
+                parts.append(ready[name])
+                continue
+            if name not in sources:  # a layout/schema mismatch: leave it to the slow path
+                return None
+            dst = gen.fresh("x")
+            gen.emit(lines, "    ", avro_field["type"], sources[name], dst, name)
+            parts.append(dst)
+        return parts, event
+
+    def sequence(self, field: FieldSpec, ftype: Any) -> str | None:
+        """Name of a function encoding a list field (None: not fusable)."""
+        if field.kind is Kind.LEVELS:
+            return "levels_wire" if _is_levels_schema(ftype, self.named) else None
+        if not (isinstance(ftype, dict) and ftype.get("type") == "array"
+                and field.items is not None):
+            return None
+        item_schema = self.resolve(ftype["items"])
+        if not (isinstance(item_schema, dict) and item_schema.get("type") == "record"):
+            return None
+        record = self.gen.fresh("record")
+        lines = [f"def {record}(data):"]
+        done = self.fields(lines, field.items, item_schema, False, None)
+        if done is None:
+            return None
+        lines.append(f"    return b''.join(({''.join(p + ', ' for p in done[0])}))")
+        self.funcs.append(lines)
+        items = self.gen.fresh("items")
+        self.funcs.append([
+            f"def {items}(value):",
+            "    if type(value) is not list: return None",
+            "    if not value: return b'\\x00'",
+            "    parts = [varint(len(value))]",
+            "    for data in value:",
+            f"        part = {record}(data) if type(data) is dict else None",
+            "        if part is None: return None",
+            "        parts.append(part)",
+            "    parts.append(b'\\x00')",
+            "    return b''.join(parts)",
+        ])
+        return items
+
+
 def generate_direct_source(
     spec: RecordSpec, schema: dict[str, Any], time_field: str | None
 ) -> tuple[str, dict[str, Any]] | None:
     """Source of ``direct(data, prefix)`` for one family, or None when its
     layout has a field kind the fused path does not take."""
-    named: dict[str, Any] = {}
-    _collect_named(schema, named)
-    avro_types = {f["name"]: f["type"] for f in schema["fields"]}
-    gen = _Gen(named, trusted=True)
-    known = gen.const(spec.known, "KNOWN")
-    lines = [
-        "def direct(data, prefix):",
-        f"    if not {known}.issuperset(data): return None",
-        "    get = data.get",
-    ]
-    sources: dict[str, str] = {}  # Avro field -> local holding its value
-    ready: dict[str, str] = {}  # Avro field -> local already holding its bytes
-    event = "None"
-    for index, field in enumerate(spec.fields):
-        var = f"f{index}"
-        names = field.output_names()
-        lines.append(f"    {var} = get({field.name!r})")
-        if field.kind is Kind.LEVELS:
-            if not (field.required and _is_levels_schema(avro_types.get(names[0]), named)):
-                return None
-            lines.append(f"    {var} = levels_wire({var})")
-            lines.append(f"    if {var} is None: return None")
-            ready[names[0]] = var
-            continue
-        if field.kind not in _CHECKS:
-            return None
-        if field.required:
-            _check(lines, "    ", field.kind, var)
-        elif field.default is None:
-            lines.append(f"    if {var} is not None:")
-            _check(lines, "        ", field.kind, var)
-        else:
-            lines.append(f"    if {var} is None: {var} = {gen.const(field.default, 'DEF')}")
-            lines.append("    else:")
-            _check(lines, "        ", field.kind, var)
-        if field.kind in _FIXED_SCALE:  # the unscaled decimal is the raw int
-            sources[names[0]] = sources[names[1]] = var
-        elif field.kind is Kind.TIMESTAMP_NS:
-            sources[names[0]] = var
-            companion = f"{var}_b"
-            lines.append(f"    {companion} = None if {var} is None else {var} // 1000"
-                         if not field.required else f"    {companion} = {var} // 1000")
-            sources[names[1]] = companion
-        else:
-            sources[names[0]] = var
-        if field.name == time_field:
-            event = var
-    # nothing unknown on this path (a local: the emitted code may assign it)
-    lines.append(f"    extras = {gen.const({}, 'EMPTY')}")
-    sources["extras"] = "extras"
-    parts = []
-    for avro_field in schema["fields"]:
-        name = avro_field["name"]
-        if name in ready:
-            parts.append(ready[name])
-            continue
-        if name not in sources:  # a layout/schema mismatch: leave it to the slow path
-            return None
-        dst = gen.fresh("x")
-        gen.emit(lines, "    ", avro_field["type"], sources[name], dst, name)
-        parts.append(dst)
+    fused = _Fused(schema)
+    lines = ["def direct(data, prefix):"]
+    done = fused.fields(lines, spec, schema, True, time_field)
+    if done is None:
+        return None
+    parts, event = done
     lines.append(f"    return b''.join((prefix, {', '.join(parts)})), {event}")
-    source = "\n\n".join("\n".join(body) for body in [*gen.funcs, lines]) + "\n"
-    return source, gen.consts
+    funcs = [*fused.gen.funcs, *fused.funcs, lines]
+    source = "\n\n".join("\n".join(body) for body in funcs) + "\n"
+    return source, fused.gen.consts
 
 
 def compile_direct(

@@ -30,7 +30,7 @@ from connector.serde.wire import WireEncoder, wire_header
 from tests.unit.test_fastwire import _mutations, _outcome
 
 FUSED = (Family.prices, Family.book, Family.orders, Family.fills, Family.tca,
-         Family.funding, Family.markets_resolved)
+         Family.funding, Family.fair_price, Family.markets_resolved)
 
 ENCODER = WireEncoder(schema_ids={f: 7 for f in Family})
 
@@ -41,6 +41,8 @@ EDGES: list[Any] = [
     "", "x", "7", [], [[1.5, 2]], [[1e-19, 1]], [[1e20, 1]], [[-0.0, 0.1]], [["1", 2]],
     [[True, 1.0]], [[1.0, 2.0, 3.0]], [(1.0, 2.0)], [[1e-05, 76410.1]], [[2**70, 1]],
     [[float("nan"), 1.0]], {"a": 1}, 12345678901234567890,
+    [{"venue": "x", "mid_1e9": 5}], [{"venue": "x", "mid_1e9": 5, "weight": 1}],
+    [{"venue": "", "mid_1e9": -5, "staleness_ms": None}], [{"mid_1e9": 5}], [{}], [None],
 ]
 
 
@@ -116,9 +118,16 @@ def test_what_defers() -> None:
     fill = example_payload(Family.fills)
     fill["venue_execution_id"] = 123  # numeric id: the two-step path makes it "123"
     assert ENCODER.encode_payload(Family.fills, fill) is None
-    # families with nested records, JSON or lists have no fused function
-    for family in (Family.fair_price, Family.markets_new, Family.traces, Family.alerts,
-                   Family.control):
+    # an unknown or odd field inside a nested record defers too
+    fair = example_payload(Family.fair_price)
+    assert ENCODER.encode_payload(Family.fair_price, fair) is not None
+    for contributor in ({**fair["contributors"][0], "new": 1}, {"venue": "x"}, "x", None,
+                        {**fair["contributors"][0], "mid_1e9": 1.5}):
+        changed = {**fair, "contributors": [*fair["contributors"], contributor]}
+        assert ENCODER.encode_payload(Family.fair_price, changed) is None, contributor
+    assert ENCODER.encode_payload(Family.fair_price, {**fair, "contributors": {}}) is None
+    # families with JSON or string-list fields, and control records, have none
+    for family in (Family.markets_new, Family.traces, Family.alerts, Family.control):
         assert ENCODER.encode_payload(family, example_payload(family)) is None
 
 
