@@ -1,8 +1,9 @@
 """``python -m bench.run``: the connector, its peers and its limits, one feed at a time.
 
-One tansu broker and one dev registry for the whole run; per feed, one feed
-server process (frames pre-encoded once); per run and per measured client a
-fresh child process and fresh uuid topics. Results: bench/results/latest.json
+One dev registry for the whole run; per feed, a fresh tansu broker and one
+feed server process (frames pre-encoded once), and another fresh broker for
+the latency runs; per run and per measured client a fresh child process and
+fresh uuid topics. Results: bench/results/latest.json
 and latest.md (``--quick`` writes to bench/results/quick/ unless ``--out``).
 """
 
@@ -14,7 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +84,14 @@ def log(msg: str) -> None:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, broker: EmbeddedBroker,
-                 registry: RegistryThread, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, registry: RegistryThread,
+                 workdir: Path) -> None:
         self.args = args
-        self.bootstrap = broker.bootstrap
         self.registry_url = registry.url
         self.workdir = workdir
-        # log_level 3: no notices about the broker closing idle admin connections
-        self.admin_conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "log_level": 3}
-        self.admin = AdminClient(self.admin_conf)
+        self.bootstrap = ""
+        self.admin_conf: dict[str, Any] = {}
+        self.admin: AdminClient | None = None
         self.failures: list[str] = []
         self.latency_floor: list[Result] = []
 
@@ -131,6 +132,30 @@ class Bench:
             f"(workers {result['per_worker_events_per_s']} events/s)")
         return result
 
+    @contextmanager
+    def fresh_broker(self, name: str) -> Iterator[None]:
+        """Measure on a broker started for this part of the run.
+
+        tansu keeps every record in memory and answers more slowly the more
+        it holds (deleting topics does not give it back): after a full run's
+        throughput tests its bare produce -> ack p99 at 10k events/s was
+        12-16 ms against 7.5-9 ms fresh, and later feeds ran slower than
+        the same feed alone. Kafka does not age like that, so each feed, and
+        the latency runs, get a broker of their own.
+        """
+        log_dir = self.workdir / f"broker-{name}"
+        log_dir.mkdir(exist_ok=True)
+        with EmbeddedBroker(log_dir=log_dir) as broker:
+            log(f"broker {broker.bootstrap} (fresh, for {name})")
+            self.bootstrap = broker.bootstrap
+            # log_level 3: no notices about the broker closing idle admin connections
+            self.admin_conf = {"bootstrap.servers": broker.bootstrap, "log_level": 3}
+            self.admin = AdminClient(self.admin_conf)
+            try:
+                yield
+            finally:
+                self.admin = None
+
     def fresh_prefix(self, who: str) -> str:
         return f"bench.{who}.{uuid.uuid4().hex[:10]}"
 
@@ -142,6 +167,8 @@ class Bench:
 
     def drop_topics(self, prefix: str) -> None:
         """Free the broker's memory (tansu keeps every record otherwise); best effort."""
+        if self.admin is None:
+            return
         try:
             names = [t for t in self.admin.list_topics(timeout=10).topics
                      if t.startswith(prefix + ".")]
@@ -172,13 +199,15 @@ class Bench:
         receive_cpu: list[float | None] = []
         latency: list[Result] = []
         with FeedServerProcess(path, API_KEY) as server:
-            for i in range(a.runs if throughput else 0):
-                log(f"feed {name}, run {i + 1}/{a.runs}")
-                run = self.one_run(server, path, subs, families)
-                runs.append(run)
-                extra = run.pop("_extra")
-                bridge.append(extra.get("bridge"))
-                receive_cpu.append(extra.get("receive_cpu"))
+            if throughput:
+                with self.fresh_broker(name):
+                    for i in range(a.runs):
+                        log(f"feed {name}, run {i + 1}/{a.runs}")
+                        run = self.one_run(server, path, subs, families)
+                        runs.append(run)
+                        extra = run.pop("_extra")
+                        bridge.append(extra.get("bridge"))
+                        receive_cpu.append(extra.get("receive_cpu"))
             if name == a.latency_feed:
                 latency = self.latency_runs(server, path, subs, families)
         extras = {**summarise(bridge, "bridge", 0),
@@ -187,48 +216,31 @@ class Bench:
 
     def latency_runs(self, server: FeedServerProcess, path: Path, subs: list[str],
                      families: list[str]) -> list[Result]:
-        """The paced runs and the broker's floor, on a broker of their own.
-
-        tansu keeps every record in memory and answers more slowly the more
-        it holds (deleting topics does not give it back): after the
-        throughput runs its p99 produce -> ack at 10k events/s is 12-16 ms
-        against 7.5-9 ms fresh. Kafka does not age like that, so the
-        connector and the floor are both measured on a fresh broker.
-        """
+        """The paced runs and the broker's floor, on a broker of their own."""
         a = self.args
         latency: list[Result] = []
-        main = (self.bootstrap, self.admin_conf, self.admin)
-        log_dir = self.workdir / "latency-broker"
-        log_dir.mkdir(exist_ok=True)
-        with EmbeddedBroker(log_dir=log_dir) as broker:
-            self.bootstrap = broker.bootstrap
-            self.admin_conf = {**self.admin_conf, "bootstrap.servers": broker.bootstrap}
-            self.admin = AdminClient(self.admin_conf)
-            try:
-                for i in range(a.runs):
-                    log(f"latency at {a.rate:,.0f} events/s, run {i + 1}/{a.runs}, "
-                        f"fresh broker {broker.bootstrap}")
-                    prefix = self.fresh_prefix("latency")
-                    self.create_topics(prefix, [])
-                    result = self.measure(
-                        "connector@rate", run_connector, a.latency_events,
-                        base_url=server.base_url(a.latency_events, a.rate), topics=subs,
-                        api_key=API_KEY, bootstrap=self.bootstrap,
-                        registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS,
-                        events=a.latency_events, record_latency=True,
-                        timeout_s=60 + a.latency_events / 400)
-                    self.drop_topics(prefix)
-                    latency.append(result or {})
-                    prefix = self.fresh_prefix("floor")
-                    self.create_topics(prefix, families)
-                    floor = self.measure(
-                        "produce@rate (floor)", limits.limit_produce_latency, a.latency_events,
-                        frames_path=str(path), events=a.latency_events,
-                        bootstrap=self.bootstrap, prefix=prefix, rate=a.rate)
-                    self.drop_topics(prefix)
-                    self.latency_floor.append(floor or {})
-            finally:
-                self.bootstrap, self.admin_conf, self.admin = main
+        with self.fresh_broker("latency"):
+            for i in range(a.runs):
+                log(f"latency at {a.rate:,.0f} events/s, run {i + 1}/{a.runs}")
+                prefix = self.fresh_prefix("latency")
+                self.create_topics(prefix, [])
+                result = self.measure(
+                    "connector@rate", run_connector, a.latency_events,
+                    base_url=server.base_url(a.latency_events, a.rate), topics=subs,
+                    api_key=API_KEY, bootstrap=self.bootstrap,
+                    registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS,
+                    events=a.latency_events, record_latency=True,
+                    timeout_s=60 + a.latency_events / 400)
+                self.drop_topics(prefix)
+                latency.append(result or {})
+                prefix = self.fresh_prefix("floor")
+                self.create_topics(prefix, families)
+                floor = self.measure(
+                    "produce@rate (floor)", limits.limit_produce_latency, a.latency_events,
+                    frames_path=str(path), events=a.latency_events,
+                    bootstrap=self.bootstrap, prefix=prefix, rate=a.rate)
+                self.drop_topics(prefix)
+                self.latency_floor.append(floor or {})
         return latency
 
     def one_run(self, server: FeedServerProcess, path: Path, subs: list[str],
@@ -307,9 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     extras: dict[str, Any] = {}
     latency_runs: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp, \
-            EmbeddedBroker(log_dir=Path(tmp)) as broker, RegistryThread() as registry:
-        log(f"broker {broker.bootstrap}, registry {registry.url}")
-        bench = Bench(args, broker, registry, Path(tmp))
+            RegistryThread() as registry:
+        log(f"registry {registry.url}")
+        bench = Bench(args, registry, Path(tmp))
         order = list(args.feed_list)
         if args.latency_feed not in order:
             order.append(args.latency_feed)  # latency needs its feed even if not listed
