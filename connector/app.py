@@ -264,7 +264,7 @@ class Connector:
                 on_session=self._lifecycle_session(name), max_frame_bytes=s.max_frame_bytes,
                 open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
                 backoff_initial=s.backoff_initial_s, backoff_cap=s.backoff_cap_s,
-                on_reconnect=lambda n=name: self.metrics.reconnects.labels(n).inc()))
+                on_reconnect=self.metrics.reconnects.labels(name).inc))
         for name in s.sse:
             readers.append(SseReader(
                 name=name, base_url=s.base_url, api_key=key, handoff=self.handoff,

@@ -83,7 +83,7 @@ def shard_plan(settings: Settings, workers: int | None = None) -> list[Shard]:
     for i, topic in enumerate(market):
         # worker 0 already carries the trading topics: it is dealt to last
         streams[(i + 1) % n].append(topic)
-    shards = []
+    shards: list[Shard] = []
     for i in range(n):
         lifecycle = s.lifecycle if i == 0 else ()
         sse = s.sse if i == 0 else ()

@@ -166,7 +166,7 @@ class FastHistogram(_FastMetric):
             cumulative, running = [], 0
             for bound, count in zip((*self._bounds, float("inf")), counts, strict=True):
                 running += count
-                cumulative.append((floatToGoString(bound), running))
+                cumulative.append((floatToGoString(bound), running))  # type: ignore[no-untyped-call]
             family.add_metric(list(values), cumulative, sum_value=total)
         yield family
 

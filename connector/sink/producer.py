@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -114,7 +114,14 @@ def producer_config(
 # A pending record: (topic, value, key, headers, recv_ns, event_ts_ns, accepted_at).
 # A plain tuple, not an object: one is made per record on the hot path.
 Pending = tuple[str, bytes | None, bytes | None, Headers | None, int, int, float]
-P_TOPIC, P_VALUE, P_KEY, P_HEADERS, P_RECV, P_EVENT, P_ACCEPTED = range(7)
+# field indexes of a Pending tuple (Final: mypy types each field by its index)
+P_TOPIC: Final = 0
+P_VALUE: Final = 1
+P_KEY: Final = 2
+P_HEADERS: Final = 3
+P_RECV: Final = 4
+P_EVENT: Final = 5
+P_ACCEPTED: Final = 6
 
 AckListener = Callable[[str, int, int], None]  # topic, recv_ns, event_ts_ns (0: none)
 FailListener = Callable[[str, KafkaError], None]
@@ -198,7 +205,7 @@ class KafkaSink:
         try:
             self._producer.produce(
                 record[P_TOPIC], value=record[P_VALUE], key=record[P_KEY],
-                headers=record[P_HEADERS],
+                headers=record[P_HEADERS],  # type: ignore[arg-type]  # a list at run time
                 on_delivery=partial(self._delivered, seq, self._generation),
             )
         except BufferError:
@@ -212,7 +219,7 @@ class KafkaSink:
                 raise RecordTooLargeError(
                     f"record of {len(record[P_VALUE] or b'')} bytes is over the producer's "
                     "message.max.bytes") from None
-            raise FatalError(f"produce to {record[P_TOPIC]} failed: {exc}") from exc
+            raise FatalError(f"produce to {record[P_TOPIC]!s} failed: {exc}") from exc
 
     async def send(
         self,

@@ -12,10 +12,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+def _headers(msg: Message) -> dict[str, bytes]:
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {k: v if isinstance(v, bytes) else (v or "").encode() for k, v in pairs}
 
 
 def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> Consumer:
@@ -79,11 +85,11 @@ def read_topic(
                     pending.discard(msg.partition())
                     continue
                 raise KafkaException(err)
-            yield ReadRecord(
-                topic, msg.partition(), msg.offset(), msg.key(), msg.value(),
-                {k: (v or b"") for k, v in (msg.headers() or [])},
-                msg.timestamp()[1],
-            )
+            part, offset = msg.partition(), msg.offset()
+            if part is None or offset is None:  # never on a fetched record
+                continue
+            yield ReadRecord(topic, part, offset, msg.key(), msg.value(), _headers(msg),
+                             msg.timestamp()[1])
     finally:
         consumer.close()
 
@@ -156,15 +162,19 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
         if msg is None:
             continue
         err = msg.error()
-        part = msg.partition()
+        part, offset = msg.partition(), msg.offset()
+        if part is None:
+            continue
         if err is not None:
             if err.code() == KafkaError._PARTITION_EOF:
                 ends.pop(part, None)
                 continue
             raise KafkaException(err)
+        if offset is None:  # never on a fetched record
+            continue
         key = msg.key()
         if key is not None and msg.timestamp()[1] >= since_ms:
             keys[part].append(key)
-        if part in ends and msg.offset() >= ends[part] - 1:
+        if part in ends and offset >= ends[part] - 1:
             ends.pop(part)
     return [k for p in sorted(keys) for k in keys[p]]

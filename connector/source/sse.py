@@ -32,7 +32,8 @@ class SseEvent:
 
 async def parse_sse(lines: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[SseEvent]:
     """The SSE framing rules of the HTML spec, the subset servers use."""
-    event, data, last_id, size = "message", [], None, 0
+    event, last_id, size = "message", None, 0
+    data: list[str] = []
     async for raw_line in lines:
         line = raw_line.decode("utf-8", "replace").rstrip("\r\n")
         if not line:

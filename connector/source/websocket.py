@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -25,6 +26,9 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 from connector.errors import FatalError
+
+# decode_text=False: text frames arrive as bytes (for orjson)
+_WebSocket = ClientWebSocketResponse[Literal[False]]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ class WebSocketReader:
                         await self._session(session)
                 # a healthy session ended: start again with a fresh backoff
 
-    async def _connect(self, session: aiohttp.ClientSession) -> ClientWebSocketResponse:
+    async def _connect(self, session: aiohttp.ClientSession) -> _WebSocket:
         try:
             async with asyncio.timeout(self._open_timeout):
                 return await session.ws_connect(
@@ -128,7 +132,7 @@ class WebSocketReader:
                     f"{self.name}: Sequence refused the API key (HTTP {status}); "
                     "check SEQUENCE_API_KEY"
                 ) from None
-            headers = exc.headers or {}
+            headers: Mapping[str, str] = exc.headers or {}
             retry_after = parse_retry_after(headers.get("Retry-After"))
             raise RetryLater(f"{self.name}: handshake HTTP {status}", retry_after) from None
         except aiohttp.InvalidURL as exc:
@@ -157,7 +161,7 @@ class WebSocketReader:
             await ws.close()
 
     @staticmethod
-    def _closed(ws: ClientWebSocketResponse, msg: aiohttp.WSMessage) -> SocketClosed:
+    def _closed(ws: _WebSocket, msg: Any) -> SocketClosed:  # a WSMessage (either flavour)
         if msg.type is WSMsgType.CLOSE:
             code = int(msg.data or 1005)
         elif msg.type is WSMsgType.ERROR and isinstance(msg.data, aiohttp.WebSocketError):
@@ -166,7 +170,7 @@ class WebSocketReader:
             code = ws.close_code or 1006  # abrupt end of the TCP stream
         return SocketClosed(code)
 
-    async def _open(self, ws: ClientWebSocketResponse) -> None:
+    async def _open(self, ws: _WebSocket) -> None:
         if self._subscribe is None:
             self.connected.set()
             await self._on_session(self.epoch, (), ())
@@ -195,7 +199,7 @@ class WebSocketReader:
             if item is not None:
                 await self._wait_for_room(item)
 
-    async def _pump(self, ws: ClientWebSocketResponse) -> None:
+    async def _pump(self, ws: _WebSocket) -> None:
         receive = ws.receive
         take = self._take
         while True:
@@ -206,7 +210,7 @@ class WebSocketReader:
             if item is not None:  # the hand-off is full: wait (stop reading)
                 await self._wait_for_room(item)
 
-    async def _pump_watched(self, ws: ClientWebSocketResponse) -> None:
+    async def _pump_watched(self, ws: _WebSocket) -> None:
         """Read until the socket closes, or until it has been silent too long.
 
         Pings keep idle links alive and catch dead TCP peers; the watchdog
