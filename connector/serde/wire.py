@@ -97,7 +97,12 @@ class WireEncoder:
         ready = self._direct_ready.get(family)
         if ready is None:
             return None
-        return ready[0](data, ready[1])
+        try:
+            return ready[0](data, ready[1])
+        except _VALUE_ERRORS:
+            # e.g. a lone surrogate in a string (orjson never yields one):
+            # the two-step path turns it into the precise EncodeError
+            return None
 
     def encode(self, family: Family, value: Mapping[str, Any]) -> bytes:
         """One record in Confluent wire format; EncodeError if it does not fit."""
