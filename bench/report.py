@@ -122,6 +122,8 @@ def latency_summary(runs: Runs, rate: float) -> dict[str, Any]:
     for name in ("p50", "p99", "p999"):
         out.update(summarise(_pick(runs, "latency_ms", name), name, 2))
     out["rate"] = int(rate) if float(rate).is_integer() else rate
+    out["delivered_events_per_s"] = [round(r["events_per_s"]) for r in runs
+                                     if r and "events_per_s" in r]
     return out
 
 
@@ -220,6 +222,21 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]],
             (f"| {_cell(floor, 'p50', 2)} | {_cell(floor, 'p99', 2)} | "
              f"{_cell(floor, 'p999', 2)} |"),
         ]
+    by_rate = lat.get("by_rate") or []
+    if len(by_rate) > 1:
+        lines += [
+            "",
+            (f"The connector alone at other paced rates ({b['latency_feed']} feed, same "
+             "fresh broker; about 4 s per sweep run; the headline rate's runs repeated):"),
+            "",
+            "| paced events/s | p50 ms | p99 ms | p999 ms | delivered events/s |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for entry in by_rate:
+            delivered = ", ".join(_fmt(d) for d in entry.get("delivered_events_per_s", []))
+            lines.append(f"| {entry['rate']:,} | {_cell(entry, 'p50', 2)} | "
+                         f"{_cell(entry, 'p99', 2)} | {_cell(entry, 'p999', 2)} | "
+                         f"{delivered or 'n/a'} |")
     if achieved and min(achieved) < 0.95 * lat["rate"]:
         lines += ["", (f"Note: the connector did not keep up with {lat['rate']:,} events/s "
                        "in at least one run, so these latencies are mostly queueing behind "

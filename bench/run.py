@@ -56,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=10_000.0,
                    help="paced rate of the latency runs, events/s (default 10000)")
     p.add_argument("--latency-feed", default="mix", choices=FEEDS)
+    p.add_argument("--sweep-rates", default=None,
+                   help="more paced rates for the connector alone, events/s, comma-separated "
+                        "(default 2000,25000; quick: 5000); each run lasts ~4 s")
     p.add_argument("--runs", type=int, default=None, help="runs per feed (default 3; quick: 1)")
     p.add_argument("--feeds", default=",".join(FEEDS),
                    help=f"comma-separated subset of {','.join(FEEDS)}")
@@ -71,6 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.naive_events = args.naive_events or min(args.events, 1_000 if quick else 15_000)
     args.latency_events = args.latency_events or (2_000 if quick else 60_000)
     args.runs = args.runs or (1 if quick else 3)
+    sweep = args.sweep_rates if args.sweep_rates is not None else (
+        "5000" if quick else "2000,25000")
+    args.sweep = sorted({float(r) for r in sweep.split(",") if r.strip()} - {args.rate})
     args.out = args.out or (RESULTS / "quick" if quick else RESULTS)
     args.feed_list = [f.strip() for f in args.feeds.split(",") if f.strip()]
     bad = set(args.feed_list) - set(FEEDS)
@@ -94,6 +100,7 @@ class Bench:
         self.admin: AdminClient | None = None
         self.failures: list[str] = []
         self.latency_floor: list[Result] = []
+        self.sweep: dict[float, list[Result]] = {}  # rate -> connector runs
 
     # -- plumbing -------------------------------------------------------------------
     def measure(self, label: str, target: Callable[..., Result], size: int,
@@ -241,6 +248,21 @@ class Bench:
                     bootstrap=self.bootstrap, prefix=prefix, rate=a.rate)
                 self.drop_topics(prefix)
                 self.latency_floor.append(floor or {})
+            for rate in a.sweep:
+                # ~4 s per run, within the frames the feed file holds
+                events = min(a.latency_events, max(1_000 if a.quick else 8_000, int(rate * 4)))
+                for i in range(a.runs):
+                    log(f"latency at {rate:,.0f} events/s (sweep), run {i + 1}/{a.runs}")
+                    prefix = self.fresh_prefix("sweep")
+                    self.create_topics(prefix, [])
+                    result = self.measure(
+                        f"connector@{rate:,.0f}/s", run_connector, events,
+                        base_url=server.base_url(events, rate), topics=subs,
+                        api_key=API_KEY, bootstrap=self.bootstrap,
+                        registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS,
+                        events=events, record_latency=True, timeout_s=60 + events / 400)
+                    self.drop_topics(prefix)
+                    self.sweep.setdefault(rate, []).append(result or {})
         return latency
 
     def one_run(self, server: FeedServerProcess, path: Path, subs: list[str],
@@ -333,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_runs.extend(latency)
         failures = bench.failures
         floor_runs = bench.latency_floor
+        sweep = [latency_summary(runs, rate) for rate, runs in sorted(
+            [*bench.sweep.items(), (args.rate, latency_runs)], key=lambda pair: pair[0])]
     result = {
         "machine": machine_info({**settings, "seconds": round(time.monotonic() - began, 1),
                                  "load_average_start": load_start,
@@ -341,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "feeds": feeds_out,
         "latency_ms": {**latency_summary(latency_runs, args.rate),
                        # extra: this broker's own floor at that rate (produce -> ack only)
-                       "floor": latency_summary(floor_runs, args.rate)},
+                       "floor": latency_summary(floor_runs, args.rate),
+                       # extra: the connector at other paced rates (the headline included)
+                       "by_rate": sweep},
     }
     table = markdown(result, extras, latency_runs)
     args.out.mkdir(parents=True, exist_ok=True)

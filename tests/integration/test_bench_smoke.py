@@ -58,5 +58,12 @@ def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
     for name in ("p50", "p99", "p999"):
         _has_spread(floor, name)
     assert floor["p50"] <= floor["p99"] <= floor["p999"]
+    by_rate = latency["by_rate"]  # the connector at other paced rates, headline included
+    assert [entry["rate"] for entry in by_rate] == [5000, 10000]
+    for entry in by_rate:
+        for name in ("p50", "p99", "p999"):
+            _has_spread(entry, name)
+        assert len(entry["delivered_events_per_s"]) == 1
     table = (tmp_path / "latest.md").read_text()
     assert "| **connector**" in table and "p999" in table and "Latency floor" in table
+    assert "| paced events/s |" in table
