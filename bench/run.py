@@ -229,17 +229,8 @@ class Bench:
         with self.fresh_broker("latency"):
             for i in range(a.runs):
                 log(f"latency at {a.rate:,.0f} events/s, run {i + 1}/{a.runs}")
-                prefix = self.fresh_prefix("latency")
-                self.create_topics(prefix, [])
-                result = self.measure(
-                    "connector@rate", run_connector, a.latency_events,
-                    base_url=server.base_url(a.latency_events, a.rate), topics=subs,
-                    api_key=API_KEY, bootstrap=self.bootstrap,
-                    registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS,
-                    events=a.latency_events, record_latency=True,
-                    timeout_s=60 + a.latency_events / 400)
-                self.drop_topics(prefix)
-                latency.append(result or {})
+                latency.append(self.paced_connector(server, subs, a.rate, a.latency_events,
+                                                    "connector@rate", "latency"))
                 prefix = self.fresh_prefix("floor")
                 self.create_topics(prefix, families)
                 floor = self.measure(
@@ -253,17 +244,23 @@ class Bench:
                 events = min(a.latency_events, max(1_000 if a.quick else 8_000, int(rate * 4)))
                 for i in range(a.runs):
                     log(f"latency at {rate:,.0f} events/s (sweep), run {i + 1}/{a.runs}")
-                    prefix = self.fresh_prefix("sweep")
-                    self.create_topics(prefix, [])
-                    result = self.measure(
-                        f"connector@{rate:,.0f}/s", run_connector, events,
-                        base_url=server.base_url(events, rate), topics=subs,
-                        api_key=API_KEY, bootstrap=self.bootstrap,
-                        registry_url=self.registry_url, prefix=prefix, partitions=PARTITIONS,
-                        events=events, record_latency=True, timeout_s=60 + events / 400)
-                    self.drop_topics(prefix)
-                    self.sweep.setdefault(rate, []).append(result or {})
+                    self.sweep.setdefault(rate, []).append(self.paced_connector(
+                        server, subs, rate, events, f"connector@{rate:,.0f}/s", "sweep"))
         return latency
+
+    def paced_connector(self, server: FeedServerProcess, subs: list[str], rate: float,
+                        events: int, label: str, who: str) -> Result:
+        """One connector run fed at ``rate``, recording per-record latency."""
+        prefix = self.fresh_prefix(who)
+        self.create_topics(prefix, [])
+        result = self.measure(
+            label, run_connector, events,
+            base_url=server.base_url(events, rate), topics=subs, api_key=API_KEY,
+            bootstrap=self.bootstrap, registry_url=self.registry_url, prefix=prefix,
+            partitions=PARTITIONS, events=events, record_latency=True,
+            timeout_s=60 + events / 400)
+        self.drop_topics(prefix)
+        return result or {}
 
     def one_run(self, server: FeedServerProcess, path: Path, subs: list[str],
                 families: list[str]) -> Result:
@@ -369,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        # extra: the connector at other paced rates (the headline included)
                        "by_rate": sweep},
     }
-    table = markdown(result, extras, latency_runs)
+    table = markdown(result, extras)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2)
                                            + b"\n")
