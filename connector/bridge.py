@@ -80,6 +80,18 @@ class OutRecord:
     source_data: dict[str, Any] | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class _Route:
+    """What every record of one (source, channel) shares, looked up once."""
+
+    family: Family
+    topic: str
+    received: Any  # the events_received counter child for (family, source)
+    dedupe: DedupeStore | None
+    watermarked: bool
+    headers: tuple[tuple[str, bytes], ...]  # channel, source, instance
+
+
 class Bridge:
     def __init__(
         self,
@@ -106,8 +118,10 @@ class Bridge:
         self.gap_listener: GapListener | None = None
         self.last_event_ns: dict[Family, int] = {}
         self.dlq_count = 0
-        # Hot-path caches: prometheus children (labels() costs a lock and a
-        # tuple hash per call) and the header bytes of repeating strings.
+        # Hot-path caches: per source and channel what its records share
+        # (family, topic, counter child: labels() costs a lock and a tuple
+        # hash per call, header bytes), and prometheus children.
+        self._routes: dict[str, dict[str | None, _Route]] = {}
         self._events_child: dict[tuple[Family, str], Any] = {}
         self._unknown_child: dict[Family, Any] = {}
         self._bytes_of: dict[str, bytes] = {}
@@ -123,22 +137,34 @@ class Bridge:
     def _process(self, item: Inbound) -> list[OutRecord]:
         if item.data is not None and item.family is not None:
             family = Family(item.family)
-            return self._record(family, item.data, item, item.channel)
+            return self._record(self._route(family, item, item.channel), item.data, item,
+                                item.channel)
         if item.stream == "stream":
             return self._stream_frame(item)
         if item.source == "sse":
             family, data = decode_sse_event(item.event or "message", item.raw or b"", self._max)
-            return self._record(family, data, item, f"sse:{item.stream}")
+            channel = f"sse:{item.stream}"
+            return self._record(self._route(family, item, channel), data, item, channel)
         # lifecycle sockets
         data = decode_lifecycle_frame(item.raw or b"", self._max)
         family = LIFECYCLE_KINDS[data["kind"]]
-        return self._record(family, data, item, item.stream)
+        return self._record(self._route(family, item, item.stream), data, item, item.stream)
 
     def _stream_frame(self, item: Inbound) -> list[OutRecord]:
         frame = decode_stream_frame(item.raw or b"", self._max)
         if isinstance(frame, Envelope):
-            family = family_of_channel(frame.channel)
-            return self._record(family, frame.data, item, frame.channel)
+            # on /v1/stream the channel decides the family: one lookup
+            channel = frame.channel
+            by_channel = self._routes.get(item.source)
+            route = by_channel.get(channel) if by_channel is not None else None
+            if route is None:
+                route = self._route(family_of_channel(channel), item, channel)
+                if by_channel is None:
+                    by_channel = self._routes[item.source] = {}
+                if len(by_channel) >= 4096:  # channels are few; never grow unbounded
+                    by_channel.clear()
+                by_channel[channel] = route
+            return self._record(route, frame.data, item, channel)
         if isinstance(frame, Gap):
             return self._gap(frame, item)
         if isinstance(frame, Ack):
@@ -155,20 +181,29 @@ class Bridge:
         raise DecodeError(f"unhandled frame {type(frame).__name__}")
 
     # -- records -----------------------------------------------------------------
-    def _record(
-        self, family: Family, data: dict[str, Any], item: Inbound, channel: str | None
-    ) -> list[OutRecord]:
+    def _route(self, family: Family, item: Inbound, channel: str | None) -> _Route:
+        """What the records of ``family`` from this source and channel share."""
         source = item.source
         counter = self._events_child.get((family, source))
         if counter is None:
             counter = self._events_child[(family, source)] = self._m.events_received.labels(
                 family.value, source)
-        counter.inc()
-        identity = dedupe_key(family, data) if family in self.dedupe else None
-        if identity is not None and identity in self.dedupe[family]:
-            self.dedupe[family].hits += 1
-            self._m.dedupe_hits.labels(family.value).inc()
-            return []
+        return _Route(family, self._topic_of[family], counter, self.dedupe.get(family),
+                      family in WATERMARKED, self._fixed(item, channel))
+
+    def _record(
+        self, route: _Route, data: dict[str, Any], item: Inbound, channel: str | None
+    ) -> list[OutRecord]:
+        family = route.family
+        route.received.inc()
+        store = route.dedupe
+        identity = None
+        if store is not None:
+            identity = dedupe_key(family, data)
+            if identity is not None and identity in store:
+                store.hits += 1
+                self._m.dedupe_hits.labels(family.value).inc()
+                return []
         # A payload of the common shape is normalised and encoded in one
         # step; anything else (unknown fields, ids as numbers, bad values...)
         # takes the two-step path, which converts it or names the error.
@@ -188,16 +223,17 @@ class Bridge:
             value = self._encoder.encode(family, norm.value)
             key = norm.key
             event_ts_ns = norm.event_ts_ns
-        if identity is not None:
+        if store is not None and identity is not None:
             # only after it encoded: a record that went to the DLQ must not
             # shadow a later good copy of the same identity
-            self.dedupe[family].first_time(identity)
+            store.first_time(identity)
         recv_ns = item.recv_ns
         self.last_event_ns[family] = recv_ns
-        return [OutRecord(self._topic_of[family], key.encode(), value,
-                          self._headers(item, channel), family, recv_ns,
-                          event_ts_ns,
-                          data if family in WATERMARKED else None)]
+        fixed = route.headers
+        return [OutRecord(route.topic, key.encode(), value,
+                          [fixed[0], (H_RECEIVED, str(recv_ns).encode()), fixed[1], fixed[2]],
+                          family, recv_ns, event_ts_ns,
+                          data if route.watermarked else None)]
 
     def _as_bytes(self, text: str) -> bytes:
         """UTF-8 of a header string that repeats (channel, source), cached."""
@@ -208,8 +244,8 @@ class Bridge:
             cached = self._bytes_of[text] = text.encode()
         return cached
 
-    def _headers(self, item: Inbound, channel: str | None) -> Headers:
-        # the channel, source and instance headers repeat: their tuples are cached
+    def _fixed(self, item: Inbound, channel: str | None) -> tuple[tuple[str, bytes], ...]:
+        """The channel, source and instance headers, which repeat: cached."""
         where = channel or item.stream
         fixed = self._fixed_headers.get((where, item.source))
         if fixed is None:
@@ -218,6 +254,10 @@ class Bridge:
             fixed = self._fixed_headers[(where, item.source)] = (
                 (H_CHANNEL, self._as_bytes(where)), (H_SOURCE, self._as_bytes(item.source)),
                 (H_INSTANCE, self._instance_b))
+        return fixed
+
+    def _headers(self, item: Inbound, channel: str | None) -> Headers:
+        fixed = self._fixed(item, channel)
         return [fixed[0], (H_RECEIVED, str(item.recv_ns).encode()), fixed[1], fixed[2]]
 
     def _gap(self, gap: Gap, item: Inbound) -> list[OutRecord]:
