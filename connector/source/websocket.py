@@ -96,7 +96,6 @@ class WebSocketReader:
         self._backoff = (backoff_initial, backoff_cap)
         self._on_reconnect = on_reconnect
         self._stale_after = stale_after_s
-        self._last_frame = 0.0
         self._handoff_blocked = False
         self.epoch = 0
         self.connected = asyncio.Event()
@@ -220,12 +219,16 @@ class WebSocketReader:
             await self._pump(ws)
             return
         loop = asyncio.get_running_loop()
-        self._last_frame = loop.time()
+        # the frame count, not a clock read per frame, tells when data last came
+        seen, last_data = self.frames, loop.time()
         pump = asyncio.create_task(self._pump(ws))
         try:
             while not pump.done():
                 await asyncio.wait([pump], timeout=min(1.0, self._stale_after / 4))
-                silent = loop.time() - self._last_frame
+                now = loop.time()
+                if self.frames != seen:
+                    seen, last_data = self.frames, now
+                silent = now - last_data
                 # a full hand-off is our own backpressure, not a stale server
                 if not pump.done() and silent > self._stale_after and not self._handoff_blocked:
                     self.stale_reconnects += 1
@@ -239,7 +242,6 @@ class WebSocketReader:
         """Hand one frame on if there is room now (the common case, no
         coroutine); otherwise return it for ``_wait_for_room``."""
         self.frames += 1
-        self._last_frame = asyncio.get_running_loop().time()
         item = Inbound("ws", self.name, raw, time.time_ns(), self.epoch)
         return None if self._handoff.offer(item) else item
 
