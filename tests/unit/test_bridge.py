@@ -84,6 +84,34 @@ def test_fills_deduped_by_venue_execution_id() -> None:
     assert len(bridge.process(ws({"channel": "fills", "data": other}))) == 1
 
 
+def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
+    """What a channel's records share is cached per source and channel: the
+    same channel from the socket and from REST keeps its own source header
+    and counter, and both see one dedupe store."""
+    bridge = make_bridge()
+    fill = example_payload(Family.fills)
+    [live] = bridge.process(ws({"channel": "fills", "data": fill}))
+    rest = Inbound(source="rest", stream="backfill", raw=None, recv_ns=2, family="fills",
+                   data=dict(fill), channel="fills")
+    assert bridge.process(rest) == []  # the same fill, seen live: deduped
+    other = Inbound(source="rest", stream="backfill", raw=None, recv_ns=3, family="fills",
+                    data=dict(fill, venue_execution_id="kraken-rest-only"), channel="fills")
+    [backfilled] = bridge.process(other)
+    assert dict(live.headers)[H_SOURCE] == b"ws"
+    assert dict(backfilled.headers)[H_SOURCE] == b"rest"
+    assert dict(backfilled.headers)[H_CHANNEL] == b"fills"
+    received = bridge._m.events_received  # one count per record, per source
+    assert received.labels("fills", "ws").value == 1
+    assert received.labels("fills", "rest").value == 2
+    # many channels: the cache is bounded and routes stay right after a clear
+    for i in range(5000):
+        [out] = bridge.process(ws({"channel": f"prices:S{i}",
+                                   "data": dict(example_payload(Family.prices), symbol=f"S{i}")}))
+        assert dict(out.headers)[H_CHANNEL] == f"prices:S{i}".encode()
+        assert out.key == f"S{i}".encode()
+    assert len(bridge._routes["ws"]) <= 4096
+
+
 def test_lifecycle_replay_deduped() -> None:
     bridge = make_bridge()
     item = Inbound(source="ws", stream="new_markets",
