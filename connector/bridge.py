@@ -87,7 +87,7 @@ class _Route:
     family: Family
     topic: str
     received: Any  # the events_received counter child for (family, source)
-    dedupe: DedupeStore | None
+    deduped: bool  # its store is looked up per record: ``dedupe`` may be replaced
     watermarked: bool
     headers: tuple[tuple[str, bytes], ...]  # channel, source, instance
 
@@ -188,7 +188,7 @@ class Bridge:
         if counter is None:
             counter = self._events_child[(family, source)] = self._m.events_received.labels(
                 family.value, source)
-        return _Route(family, self._topic_of[family], counter, self.dedupe.get(family),
+        return _Route(family, self._topic_of[family], counter, family in DEDUPED,
                       family in WATERMARKED, self._fixed(item, channel))
 
     def _record(
@@ -196,7 +196,7 @@ class Bridge:
     ) -> list[OutRecord]:
         family = route.family
         route.received.inc()
-        store = route.dedupe
+        store = self.dedupe[family] if route.deduped else None
         identity = None
         if store is not None:
             identity = dedupe_key(family, data)

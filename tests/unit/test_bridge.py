@@ -13,6 +13,7 @@ import pytest
 
 from connector.bridge import H_CHANNEL, H_SOURCE, H_STAGE, Bridge, OutRecord
 from connector.control.handoff import Inbound
+from connector.dedupe.store import DedupeStore
 from connector.normalize.examples import example_payload
 from connector.observe.metrics import Metrics
 from connector.protocol.families import Family
@@ -103,6 +104,10 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
     received = bridge._m.events_received  # one count per record, per source
     assert received.labels("fills", "ws").value == 1
     assert received.labels("fills", "rest").value == 2
+    # the stores are looked up per record, not cached with the route: fresh
+    # stores (a harness resetting between passes) see the fill as new
+    bridge.dedupe = {f: DedupeStore(1000) for f in bridge.dedupe}
+    assert len(bridge.process(ws({"channel": "fills", "data": fill}))) == 1
     # many channels: the cache is bounded and routes stay right after a clear
     for i in range(5000):
         [out] = bridge.process(ws({"channel": f"prices:S{i}",
