@@ -229,9 +229,65 @@ def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECO
     return {"events": done, "seconds": elapsed, "events_per_s": done / elapsed, "cpu_s": cpu}
 
 
+def limit_pipeline(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS
+                   ) -> Result:
+    """Extra (report only): the event loop's per-record work without the
+    socket and the delivery reports: ``Bridge.process`` then
+    ``KafkaSink.produce`` (pending table, librdkafka enqueue) into a producer
+    that never connects, in batches of 1,000, with the connector's GC
+    settings. What is left of one core for socket and acks is 1 - this."""
+    import gc
+
+    from connector.app import GC_THRESHOLDS
+    from connector.bridge import Bridge
+    from connector.control.handoff import Inbound
+    from connector.dedupe.store import DedupeStore
+    from connector.observe.metrics import Metrics
+    from connector.sink.producer import KafkaSink
+
+    bridge = Bridge(topics=TopicNames(prefix="bench"), encoder=_encoder(), metrics=Metrics(),
+                    instance="bench", max_frame_bytes=1 << 20, carry_unknown=True,
+                    dedupe_capacity=1_000_000)
+    now = time.time_ns()
+    items = [Inbound(source="ws", stream="stream", raw=f, recv_ns=now, epoch=1)
+             for f in read_frames(Path(frames_path), events)]
+    # nothing listens on port 1: records stay queued, no delivery report comes
+    conf = producer_config("127.0.0.1:1", "bench-pipeline", {
+        "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
+        "log_level": 0})
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    done, elapsed, cpu = 0, 0.0, 0.0
+    try:
+        while elapsed < min_seconds:
+            bridge.dedupe = {f: DedupeStore(1_000_000) for f in bridge.dedupe}
+            sink = KafkaSink(conf)
+            produce = sink.produce
+            cpu0 = cpu_s()
+            started = time.perf_counter()
+            for at in range(0, len(items), 1000):
+                for item in items[at:at + 1000]:
+                    for out in bridge.process(item):
+                        produce(out.topic, out.value, out.key, out.headers, out.recv_ns,
+                                out.event_ts_ns or 0)
+            elapsed += time.perf_counter() - started
+            cpu += cpu_s() - cpu0
+            done += len(items)
+            sink._producer.purge()  # drop the queued records now
+            del sink, produce
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    return {"events": done, "seconds": elapsed, "events_per_s": done / elapsed, "cpu_s": cpu,
+            "us_per_event": elapsed / done * 1e6}
+
+
 def limits_in_memory(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS
                      ) -> Result:
-    """parse, encode and (extra) bridge in one child: CPU-bound, no I/O to share."""
+    """parse, encode and (extra) bridge and pipeline in one child: CPU-bound,
+    no I/O to share."""
     return {name: fn(frames_path=frames_path, events=events, min_seconds=min_seconds)
             for name, fn in (("parse", limit_parse), ("encode", limit_encode),
-                             ("bridge", limit_bridge))}
+                             ("bridge", limit_bridge), ("pipeline", limit_pipeline))}

@@ -192,6 +192,8 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
         row(f"limit: {name}", lambda f, _n, name=name: _cell(f["limits"], name))
     row("extra: Bridge.process alone (decode→encode, in memory)",
         lambda _f, n: _cell(extras.get(n, {}), "bridge"))
+    row("extra: Bridge.process + KafkaSink.produce (in memory, no socket, no acks)",
+        lambda _f, n: _cell(extras.get(n, {}), "pipeline"))
     row("extra: receive-limit CPU s per million",
         lambda _f, n: _cell(extras.get(n, {}), "receive_cpu_s_per_million", 1))
     lat = result["latency_ms"]

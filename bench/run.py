@@ -203,6 +203,7 @@ class Bench:
         del frames
         runs: list[Result] = []
         bridge: list[float | None] = []
+        pipeline: list[float | None] = []
         receive_cpu: list[float | None] = []
         latency: list[Result] = []
         with FeedServerProcess(path, API_KEY) as server:
@@ -214,10 +215,11 @@ class Bench:
                         runs.append(run)
                         extra = run.pop("_extra")
                         bridge.append(extra.get("bridge"))
+                        pipeline.append(extra.get("pipeline"))
                         receive_cpu.append(extra.get("receive_cpu"))
             if name == a.latency_feed:
                 latency = self.latency_runs(server, path, subs, families)
-        extras = {**summarise(bridge, "bridge", 0),
+        extras = {**summarise(bridge, "bridge", 0), **summarise(pipeline, "pipeline", 0),
                   **summarise(receive_cpu, "receive_cpu_s_per_million", 1)}
         return runs, extras, latency
 
@@ -316,6 +318,7 @@ class Bench:
         for name in ("parse", "encode"):
             run["limits"][name] = memory[name] if memory else None
         run["_extra"]["bridge"] = memory["bridge"]["events_per_s"] if memory else None
+        run["_extra"]["pipeline"] = memory["pipeline"]["events_per_s"] if memory else None
         prefix = self.fresh_prefix("produce")
         self.create_topics(prefix, families)
         run["limits"]["produce"] = self.measure("limit produce", limits.limit_produce, n,
