@@ -201,12 +201,10 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
                            for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}}
 
 
-def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
-    """Extra (report only): the connector's whole in-memory path, ``Bridge.process``
-    (decode, route, normalise, dedupe, encode, headers, metrics)."""
+def _bridge_and_frames(frames_path: str, events: int) -> tuple[Any, list[Any]]:
+    """A bridge as the connector builds it, and the feed's frames as it receives them."""
     from connector.bridge import Bridge
     from connector.control.handoff import Inbound
-    from connector.dedupe.store import DedupeStore
     from connector.observe.metrics import Metrics
 
     bridge = Bridge(topics=TopicNames(prefix="bench"), encoder=_encoder(), metrics=Metrics(),
@@ -215,6 +213,15 @@ def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECO
     now = time.time_ns()
     items = [Inbound(source="ws", stream="stream", raw=f, recv_ns=now, epoch=1)
              for f in read_frames(Path(frames_path), events)]
+    return bridge, items
+
+
+def limit_bridge(*, frames_path: str, events: int, min_seconds: float = MIN_SECONDS) -> Result:
+    """Extra (report only): the connector's whole in-memory path, ``Bridge.process``
+    (decode, route, normalise, dedupe, encode, headers, metrics)."""
+    from connector.dedupe.store import DedupeStore
+
+    bridge, items = _bridge_and_frames(frames_path, events)
     done, elapsed, cpu = 0, 0.0, 0.0
     while elapsed < min_seconds:
         # fresh dedupe stores per pass, or the second pass would drop fills/tca
@@ -239,18 +246,10 @@ def limit_pipeline(*, frames_path: str, events: int, min_seconds: float = MIN_SE
     import gc
 
     from connector.app import GC_THRESHOLDS
-    from connector.bridge import Bridge
-    from connector.control.handoff import Inbound
     from connector.dedupe.store import DedupeStore
-    from connector.observe.metrics import Metrics
     from connector.sink.producer import KafkaSink
 
-    bridge = Bridge(topics=TopicNames(prefix="bench"), encoder=_encoder(), metrics=Metrics(),
-                    instance="bench", max_frame_bytes=1 << 20, carry_unknown=True,
-                    dedupe_capacity=1_000_000)
-    now = time.time_ns()
-    items = [Inbound(source="ws", stream="stream", raw=f, recv_ns=now, epoch=1)
-             for f in read_frames(Path(frames_path), events)]
+    bridge, items = _bridge_and_frames(frames_path, events)
     # nothing listens on port 1: records stay queued, no delivery report comes
     conf = producer_config("127.0.0.1:1", "bench-pipeline", {
         "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
