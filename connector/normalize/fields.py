@@ -103,7 +103,7 @@ def opt(name: str, kind: Kind, default: Any = None, items: RecordSpec | None = N
     return FieldSpec(name, kind, default=default, items=items)
 
 
-class UnknownFields:
+class _Unknown:
     """Collects unknown vendor fields: names to report, JSON text to carry."""
 
     __slots__ = ("carry", "extras", "names")
@@ -156,7 +156,7 @@ _SIMPLE: dict[Kind, Callable[[Any, str], Any]] = {
 
 
 def _write_field(
-    spec: FieldSpec, value: Any, out: dict[str, Any], unknown: UnknownFields, path: str
+    spec: FieldSpec, value: Any, out: dict[str, Any], unknown: _Unknown, path: str
 ) -> None:
     name = path + spec.name
     kind = spec.kind
@@ -192,7 +192,7 @@ def _write_default(spec: FieldSpec, out: dict[str, Any]) -> None:
 
 
 def _build(
-    spec: RecordSpec, data: Any, unknown: UnknownFields, path: str, report_prefix: str
+    spec: RecordSpec, data: Any, unknown: _Unknown, path: str, report_prefix: str
 ) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise NormalizeError("expected an object", field=path.rstrip(".") or None)
@@ -240,7 +240,7 @@ def _not_an_object(path: str) -> NormalizeError:
 
 
 def _add_unknowns(
-    known: frozenset[str], data: Mapping[str, Any], unknown: UnknownFields, path: str,
+    known: frozenset[str], data: Mapping[str, Any], unknown: _Unknown, path: str,
     report_prefix: str,
 ) -> None:
     for key, value in data.items():
@@ -434,7 +434,7 @@ _RUNTIME: dict[str, Any] = {
     "dumps": orjson.dumps,
 }
 
-Builder = Callable[[Any, UnknownFields, str, str], dict[str, Any]]
+Builder = Callable[[Any, _Unknown, str, str], dict[str, Any]]
 
 
 def compile_builder(spec: RecordSpec, *, decimals: bool = True) -> Builder:
@@ -472,7 +472,7 @@ def build_value(
     ``contributors[2].foo`` so that nothing is lost and the map stays flat.
     ``decimals=False``: decimal fields hold unscaled ints (fastwire only).
     """
-    unknown = UnknownFields(carry_unknown)
+    unknown = _Unknown(carry_unknown)
     value = builder_for(spec, decimals)(data, unknown, "", "")
     return value, tuple(unknown.names)
 
@@ -481,7 +481,7 @@ def build_value_reference(
     spec: RecordSpec, data: Mapping[str, Any], *, carry_unknown: bool
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``build_value`` by the interpreting reference builder (tests compare them)."""
-    unknown = UnknownFields(carry_unknown)
+    unknown = _Unknown(carry_unknown)
     value = _build(spec, data, unknown, "", "")
     value["extras"] = unknown.extras
     return value, tuple(unknown.names)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from connector.normalize.fields import UnknownFields, build_value, builder_for
+from connector.normalize.fields import build_value
 from connector.normalize.record_specs import EVENT_TIME_FIELD, RECORD_SPECS
 from connector.protocol.channels import channel_suffix
 from connector.protocol.families import Family
@@ -71,23 +71,7 @@ def normalize_for_wire(
     writes exactly the bytes the Decimals would give; nothing else should
     read these values. Same validation, errors, key and event time.
     """
-    if family is Family.traces:
-        return _normalize(family, data, carry_unknown, channel, False)
-    # the same steps as _normalize, with the builder and time field looked up
-    # once per family (this runs once per record)
-    per_family = _WIRE.get(family)
-    if per_family is None:
-        per_family = _WIRE[family] = (builder_for(RECORD_SPECS[family], False),
-                                      EVENT_TIME_FIELD[family])
-    builder, time_field = per_family
-    unknown = UnknownFields(carry_unknown)
-    value = builder(data, unknown, "", "")
-    return NormalizedRecord(record_key(family, value, channel), value,
-                            value[time_field] if time_field is not None else None,
-                            tuple(unknown.names))
-
-
-_WIRE: dict[Family, tuple[Any, str | None]] = {}
+    return _normalize(family, data, carry_unknown, channel, False)
 
 
 def _normalize(
