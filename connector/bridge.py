@@ -80,6 +80,11 @@ class OutRecord:
     source_data: dict[str, Any] | None = None
 
 
+def _headers(fixed: tuple[tuple[str, bytes], ...], recv_ns: int) -> Headers:
+    """A record's headers: channel, receive time, source, instance."""
+    return [fixed[0], (H_RECEIVED, str(recv_ns).encode()), fixed[1], fixed[2]]
+
+
 @dataclass(slots=True, frozen=True)
 class _Route:
     """What every record of one (source, channel) shares, looked up once."""
@@ -229,9 +234,7 @@ class Bridge:
             store.first_time(identity)
         recv_ns = item.recv_ns
         self.last_event_ns[family] = recv_ns
-        fixed = route.headers
-        return [OutRecord(route.topic, key.encode(), value,
-                          [fixed[0], (H_RECEIVED, str(recv_ns).encode()), fixed[1], fixed[2]],
+        return [OutRecord(route.topic, key.encode(), value, _headers(route.headers, recv_ns),
                           family, recv_ns, event_ts_ns,
                           data if route.watermarked else None)]
 
@@ -256,9 +259,6 @@ class Bridge:
                 (H_INSTANCE, self._instance_b))
         return fixed
 
-    def _headers(self, item: Inbound, channel: str | None) -> Headers:
-        fixed = self._fixed(item, channel)
-        return [fixed[0], (H_RECEIVED, str(item.recv_ns).encode()), fixed[1], fixed[2]]
 
     def _gap(self, gap: Gap, item: Inbound) -> list[OutRecord]:
         try:
@@ -308,7 +308,7 @@ class Bridge:
             raw = orjson.dumps(item.data, default=str)
         elif isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogatepass")
-        headers = self._headers(item, item.channel)
+        headers = _headers(self._fixed(item, item.channel), item.recv_ns)
         headers += [(H_STAGE, exc.stage.encode()), (H_ERROR, exc.reason[:1000].encode()),
                     (H_STREAM, item.stream.encode())]
         if exc.field is not None:
