@@ -355,15 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_runs.extend(latency)
         failures = bench.failures
         floor_runs = bench.latency_floor
-        sweep = [latency_summary(runs, rate) for rate, runs in sorted(
-            [*bench.sweep.items(), (args.rate, latency_runs)], key=lambda pair: pair[0])]
+        headline = latency_summary(latency_runs, args.rate)
+        sweep = sorted([*(latency_summary(runs, rate) for rate, runs in bench.sweep.items()),
+                        headline], key=lambda summary: summary["rate"])
     result = {
         "machine": machine_info({**settings, "seconds": round(time.monotonic() - began, 1),
                                  "load_average_start": load_start,
                                  "load_average_end": list(os.getloadavg()),
                                  "failures": failures}),
         "feeds": feeds_out,
-        "latency_ms": {**latency_summary(latency_runs, args.rate),
+        "latency_ms": {**headline,
                        # extra: this broker's own floor at that rate (produce -> ack only)
                        "floor": latency_summary(floor_runs, args.rate),
                        # extra: the connector at other paced rates (the headline included)
