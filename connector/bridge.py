@@ -126,10 +126,9 @@ class Bridge:
         # Hot-path caches: per source and channel what its records share
         # (family, topic, counter child: labels() costs a lock and a tuple
         # hash per call, header bytes), and prometheus children.
-        self._routes: dict[str, dict[str | None, _Route]] = {}
+        self._routes: dict[str, dict[str, _Route]] = {}
         self._events_child: dict[tuple[Family, str], Any] = {}
         self._unknown_child: dict[Family, Any] = {}
-        self._bytes_of: dict[str, bytes] = {}
         self._fixed_headers: dict[tuple[str, str], tuple[tuple[str, bytes], ...]] = {}
 
     # -- entry point -----------------------------------------------------------
@@ -238,15 +237,6 @@ class Bridge:
                           family, recv_ns, event_ts_ns,
                           data if route.watermarked else None)]
 
-    def _as_bytes(self, text: str) -> bytes:
-        """UTF-8 of a header string that repeats (channel, source), cached."""
-        cached = self._bytes_of.get(text)
-        if cached is None:
-            if len(self._bytes_of) >= 4096:  # channels are few; never grow unbounded
-                self._bytes_of.clear()
-            cached = self._bytes_of[text] = text.encode()
-        return cached
-
     def _fixed(self, item: Inbound, channel: str | None) -> tuple[tuple[str, bytes], ...]:
         """The channel, source and instance headers, which repeat: cached."""
         where = channel or item.stream
@@ -255,7 +245,7 @@ class Bridge:
             if len(self._fixed_headers) >= 4096:  # channels are few; never grow unbounded
                 self._fixed_headers.clear()
             fixed = self._fixed_headers[(where, item.source)] = (
-                (H_CHANNEL, self._as_bytes(where)), (H_SOURCE, self._as_bytes(item.source)),
+                (H_CHANNEL, where.encode()), (H_SOURCE, item.source.encode()),
                 (H_INSTANCE, self._instance_b))
         return fixed
 
