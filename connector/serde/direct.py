@@ -36,7 +36,7 @@ from connector.normalize.fields import (
     RecordSpec,
     _level_unscaled,
 )
-from connector.serde.fastwire import _RUNTIME, TL, _collect_named, _Gen, varint
+from connector.serde.fastwire import _RUNTIME, _collect_named, _Gen, _unscaled_bytes, varint
 
 # (payload, prefix) -> (prefix + Avro body, event time ns) or None (defer)
 DirectEncoder = Callable[[dict[str, Any], bytes], "tuple[bytes, int | None] | None"]
@@ -77,6 +77,7 @@ def _check(lines: list[str], ind: str, kind: Kind, var: str) -> None:
 _LEVEL_BYTES: dict[float, bytes] = {}
 _LEVEL_BYTES_MAX = 65536
 _LEVEL_BITS = (10**38).bit_length() - 1  # as fastwire's decimal(38, ...) fast path
+_LEVEL_LIMIT = 10**38
 
 
 def _level_bytes(value: Any) -> bytes | None:
@@ -85,9 +86,8 @@ def _level_bytes(value: Any) -> bytes | None:
     except NormalizeError:
         return None
     if unscaled.bit_length() >= _LEVEL_BITS:
-        return None
-    size = (unscaled.bit_length() + 8) >> 3
-    encoded = TL[size << 1] + unscaled.to_bytes(size, "big", signed=True)
+        return None  # near the precision: the two-step path decides exactly
+    encoded = _unscaled_bytes(unscaled, _LEVEL_LIMIT, "")  # in range, never raises
     if type(value) is float:  # never True/1 (equal dict keys)
         if len(_LEVEL_BYTES) >= _LEVEL_BYTES_MAX:
             _LEVEL_BYTES.clear()
