@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DURATION ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit lint bench clean
+.PHONY: install demo test unit lint bench bench-floor clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ unit: install
 ## bench: the connector against peers and limits on the same feed (not part of `make test`)
 bench: install
 	$(PY) -m bench.run
+
+## bench-floor: the broker's own produce -> ack latency across producer settings (~2 minutes)
+bench-floor: install
+	$(PY) -m bench.floor
 
 lint: install
 	$(VENV)/bin/ruff check connector tests

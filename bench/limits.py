@@ -160,11 +160,16 @@ def limit_produce(*, frames_path: str, events: int, bootstrap: str, prefix: str)
 
 
 def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, prefix: str,
-                          rate: float) -> Result:
+                          rate: float, overrides: dict[str, Any] | None = None,
+                          tick_s: float = 0.001) -> Result:
     """The latency floor: the same records produced at ``rate`` with the
     connector's producer settings, produce() -> delivery report, nothing
     else. The connector's added latency cannot be lower than this on the
-    same broker; the difference is what the connector itself adds."""
+    same broker; the difference is what the connector itself adds.
+
+    ``overrides`` changes producer properties (``bench.floor`` tries several
+    linger.ms); ``tick_s`` is the pacing step: every tick the records that
+    are due are produced and delivery reports served."""
     logging.basicConfig(level=logging.WARNING)
     records = encoded_records(frames_path, events, prefix)
     latencies: list[int] = []
@@ -176,7 +181,7 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
         else:
             latencies.append(time.perf_counter_ns() - sent_ns)
 
-    producer = Producer(producer_config(bootstrap, "bench-produce-latency", {}))
+    producer = Producer(producer_config(bootstrap, "bench-produce-latency", overrides or {}))
     producer.produce(warmup_topic(prefix), b"warm-up")
     producer.flush(30)
     # paced as the feed server paces the connector: every ~1 ms the records
@@ -190,7 +195,7 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
                              on_delivery=partial(delivered, sent_ns=time.perf_counter_ns()))
         sent_count = max(sent_count, due)
         producer.poll(0)
-        time.sleep(0.001)
+        time.sleep(tick_s)
     producer.flush(120)
     elapsed = time.perf_counter() - started
     if failed[0] or len(latencies) != len(records):

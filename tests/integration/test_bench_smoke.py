@@ -67,3 +67,22 @@ def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
     table = (tmp_path / "latest.md").read_text()
     assert "| **connector**" in table and "p999" in table and "Latency floor" in table
     assert "| paced events/s |" in table
+
+
+@pytest.mark.timeout(90)
+def test_quick_floor_writes_json_for_every_setting(tmp_path: Path) -> None:
+    out = tmp_path / "floor.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floor", "--quick", "--lingers", "0,5", "--ticks-ms", "1",
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=85, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["settings"]["rate"] == 10000
+    assert [(row["linger_ms"], row["tick_ms"]) for row in result["paced"]] == [(0, 1.0), (5, 1.0)]
+    for node in (*result["paced"], result["serial"]):
+        for name in ("p50", "p99", "p999"):
+            _has_spread(node, name)
+        assert node["p50"] <= node["p99"] <= node["p999"]
+    assert "| linger.ms |" in out.with_suffix(".md").read_text()
