@@ -6,7 +6,8 @@ This measures that floor with a bare confluent-kafka producer (the
 connector's producer settings, the bench's records with their keys and
 headers, no connector) for several ``linger.ms`` and pacing steps, and the
 serial round trip (one record in flight at a time: the unloaded broker), all
-on one fresh broker, each measurement in a fresh interpreter.
+on one fresh embedded broker (or ``--bootstrap``'s cluster), each measurement
+in a fresh interpreter.
 
 Results: a markdown table on stdout and ``bench/results/floor.json``.
 Not part of ``make test``; ``--quick`` is its smoke test.
@@ -19,12 +20,15 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from bench.connector_worker import warmup_topic
 from bench.feed import FEEDS, generate, write_frames
@@ -57,6 +61,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="records for the serial round trip (default 2000; quick: 200)")
     p.add_argument("--runs", type=int, default=None, help="runs per setting (default 2; quick 1)")
     p.add_argument("--feed", default="mix", choices=FEEDS)
+    p.add_argument("--bootstrap", default=None,
+                   help="measure this cluster (host:port, plaintext) instead of a fresh "
+                        "embedded broker; its topics get fresh names and are deleted after")
     p.add_argument("--quick", action="store_true", help="a smoke test, not a measurement")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON file (default bench/results/floor.json; quick: "
@@ -74,6 +81,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.linger_list or not args.tick_list or min(args.tick_list) <= 0:
         p.error("--lingers and --ticks-ms need at least one value; ticks must be > 0")
     return args
+
+
+def _drop(admin_conf: dict[str, Any], topics: list[str]) -> None:
+    """Delete the topics this run created on ``--bootstrap``'s cluster; best effort."""
+    try:
+        admin = AdminClient(admin_conf)  # held: a dropped client fails its futures
+        for fut in admin.delete_topics(topics, operation_timeout=30).values():
+            fut.result(30)
+    except Exception as exc:  # noqa: BLE001 - cleanup must not fail the run
+        log(f"could not delete {topics}: {exc}")
 
 
 def log(msg: str) -> None:
@@ -148,21 +165,34 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextmanager
+def _broker(args: argparse.Namespace, tmp: Path) -> Iterator[str]:
+    """``--bootstrap``'s cluster, or a fresh embedded broker."""
+    if args.bootstrap:
+        yield args.bootstrap
+        return
+    with EmbeddedBroker(log_dir=tmp) as broker:
+        yield broker.bootstrap
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     paced: list[dict[str, Any]] = []
+    serial: list[Result] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp, \
-            EmbeddedBroker(log_dir=Path(tmp)) as broker:
+            _broker(args, Path(tmp)) as bootstrap:
         frames = Path(tmp) / f"{args.feed}.frames"
         write_frames(frames, generate(args.feed, max(args.events, args.serial)))
-        admin_conf = {"bootstrap.servers": broker.bootstrap, "log_level": 3}
-        prefix = "floor"
+        admin_conf = {"bootstrap.servers": bootstrap, "log_level": 3}
+        # fresh names on a cluster of yours, deleted at the end
+        prefix = f"bench.floor.{uuid.uuid4().hex[:10]}" if args.bootstrap else "floor"
         topics = sorted({r[0] for r in encoded_records(str(frames), args.events, prefix)})
-        ensure_topics(admin_conf, [(t, PARTITIONS, {}) for t in topics]
-                      + [(warmup_topic(prefix), 1, {})])
-        log(f"broker {broker.bootstrap}; topics {topics}")
-        common = {"frames_path": str(frames), "bootstrap": broker.bootstrap, "prefix": prefix}
+        topics.append(warmup_topic(prefix))
+        ensure_topics(admin_conf, [(t, 1 if t == topics[-1] else PARTITIONS, {})
+                                   for t in topics])
+        log(f"broker {bootstrap}; topics {topics}")
+        common = {"frames_path": str(frames), "bootstrap": bootstrap, "prefix": prefix}
         limit_s = 60 + args.events / max(args.rate, 1.0) * 2
 
         def measure(label: str, target: Any, **kwargs: Any) -> Result | None:
@@ -175,22 +205,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"  {label}: {res['latency_ms']}")
             return res
 
-        for linger in args.linger_list:
-            for tick in args.tick_list:
-                runs = [r for i in range(args.runs) if (r := measure(
-                    f"linger {linger} tick {tick:g} ms run {i + 1}", limit_produce_latency,
-                    events=args.events, rate=args.rate, overrides={"linger.ms": linger},
-                    tick_s=tick / 1000)) is not None]
-                if runs:
-                    paced.append({"linger_ms": linger, "tick_ms": tick, **summary(runs)})
-        serial = [r for i in range(args.runs) if (r := measure(
-            f"serial run {i + 1}", serial_round_trip, events=args.serial,
-            linger_ms=0)) is not None]
+        try:
+            for linger in args.linger_list:
+                for tick in args.tick_list:
+                    runs = [r for i in range(args.runs) if (r := measure(
+                        f"linger {linger} tick {tick:g} ms run {i + 1}", limit_produce_latency,
+                        events=args.events, rate=args.rate, overrides={"linger.ms": linger},
+                        tick_s=tick / 1000)) is not None]
+                    if runs:
+                        paced.append({"linger_ms": linger, "tick_ms": tick, **summary(runs)})
+            serial = [r for i in range(args.runs) if (r := measure(
+                f"serial run {i + 1}", serial_round_trip, events=args.serial,
+                linger_ms=0)) is not None]
+        finally:
+            if args.bootstrap:
+                _drop(admin_conf, topics)
     if failures or not serial:
         print("\n".join(["bench.floor: measurements failed:", *failures]), file=sys.stderr)
         return 1
     settings = {"feed": args.feed, "rate": args.rate, "events": args.events,
-                "serial": args.serial, "runs": args.runs, "partitions": PARTITIONS}
+                "serial": args.serial, "runs": args.runs, "partitions": PARTITIONS,
+                "broker": args.bootstrap or "fresh embedded tansu"}
     result = {
         "machine": machine_info(settings),
         "settings": settings,

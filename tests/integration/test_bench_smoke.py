@@ -10,8 +10,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parents[2]
 FEEDS = ("prices", "book", "mix")
@@ -69,16 +71,14 @@ def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
     assert "| paced events/s |" in table
 
 
-@pytest.mark.timeout(90)
-def test_quick_floor_writes_json_for_every_setting(tmp_path: Path) -> None:
-    out = tmp_path / "floor.json"
+def _quick_floor(out: Path, *extra: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.floor", "--quick", "--lingers", "0,5", "--ticks-ms", "1",
-         "--out", str(out)],
+         "--out", str(out), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=85, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())
     assert result["settings"]["rate"] == 10000
     assert [(row["linger_ms"], row["tick_ms"]) for row in result["paced"]] == [(0, 1.0), (5, 1.0)]
     for node in (*result["paced"], result["serial"]):
@@ -86,3 +86,20 @@ def test_quick_floor_writes_json_for_every_setting(tmp_path: Path) -> None:
             _has_spread(node, name)
         assert node["p50"] <= node["p99"] <= node["p999"]
     assert "| linger.ms |" in out.with_suffix(".md").read_text()
+    return result
+
+
+@pytest.mark.timeout(90)
+def test_quick_floor_writes_json_for_every_setting(tmp_path: Path) -> None:
+    result = _quick_floor(tmp_path / "floor.json")
+    assert result["settings"]["broker"] == "fresh embedded tansu"
+
+
+@pytest.mark.timeout(90)
+def test_floor_on_a_given_cluster_leaves_no_topics_behind(tmp_path: Path,
+                                                          bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    before = set(admin.list_topics(timeout=10).topics)
+    result = _quick_floor(tmp_path / "floor.json", "--bootstrap", bootstrap)
+    assert result["settings"]["broker"] == bootstrap
+    assert set(admin.list_topics(timeout=10).topics) == before
