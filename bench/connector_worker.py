@@ -30,11 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Result, cpu_s, peak_rss_mb
-from bench.stats import percentile
+from bench.stats import latency_ms
 from connector.app import Connector
 from connector.config import Settings, load_settings
-
-WARMUP_FRACTION = 0.01  # latency: the first 1% of records (connection warm-up) is not counted
 
 
 def warmup_topic(prefix: str) -> str:
@@ -155,10 +153,7 @@ async def _run(settings: Settings, events: int, record_latency: bool,
         "end_ns": connector.end_ns,
     }
     if connector.latencies is not None:
-        lat = sorted(connector.latencies[int(len(connector.latencies) * WARMUP_FRACTION):])
-        result["latency_ms"] = {name: percentile(lat, q) / 1e6
-                                for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}
-        result["latency_ms"]["max"] = lat[-1] / 1e6
+        result["latency_ms"] = latency_ms(connector.latencies)
     return result
 
 

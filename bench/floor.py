@@ -27,22 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from bench.connector_worker import warmup_topic
 from bench.feed import FEEDS, generate, write_frames
-from bench.limits import encoded_records, limit_produce_latency
+from bench.limits import encoded_records, limit_produce_latency, warm_producer
 from bench.procs import Result, WorkerFailed, run_in_child
-from bench.report import machine_info
-from bench.stats import percentile, spread
+from bench.report import cell, latency_quantiles, machine_info
+from bench.stats import QUANTILES, latency_ms
 from connector.sandbox.broker import EmbeddedBroker
 from connector.sink.admin import ensure_topics
-from connector.sink.producer import producer_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTITIONS = 6  # as bench.run: the connector's default kafka.partitions
-QUANTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -103,10 +100,7 @@ def serial_round_trip(*, frames_path: str, events: int, bootstrap: str, prefix: 
     next. What one produce request costs the broker when nothing queues."""
     logging.basicConfig(level=logging.WARNING)
     records = encoded_records(frames_path, events, prefix)
-    producer = Producer(producer_config(bootstrap, "bench-floor-serial",
-                                        {"linger.ms": linger_ms}))
-    producer.produce(warmup_topic(prefix), b"warm-up")
-    producer.flush(30)
+    producer = warm_producer(bootstrap, prefix, "bench-floor-serial", {"linger.ms": linger_ms})
     latencies: list[int] = []
     done: list[int] = []  # the delivery time of the one record in flight
 
@@ -123,27 +117,7 @@ def serial_round_trip(*, frames_path: str, events: int, bootstrap: str, prefix: 
         if done[0] < 0:
             raise RuntimeError("serial round trip: a record was not delivered")
         latencies.append(done[0] - sent)
-    lat = sorted(latencies[len(latencies) // 100:])  # warm-up, as for the paced runs
-    return {"events": len(records), "latency_ms": quantiles_ms(lat)}
-
-
-def quantiles_ms(ordered_ns: Sequence[int]) -> dict[str, float]:
-    return {name: percentile(ordered_ns, q) / 1e6 for name, q in QUANTILES}
-
-
-def summary(runs: list[Result]) -> dict[str, float]:
-    """Median, min and max over the runs of each latency quantile."""
-    out: dict[str, float] = {}
-    for name, _ in QUANTILES:
-        median, low, high = spread([r["latency_ms"][name] for r in runs])
-        out.update({name: round(median, 3), f"{name}_min": round(low, 3),
-                    f"{name}_max": round(high, 3)})
-    return out
-
-
-def _cell(s: dict[str, float], name: str) -> str:
-    low, high = s[f"{name}_min"], s[f"{name}_max"]
-    return f"{s[name]:.2f}" + ("" if low == high else f" ({low:.2f}-{high:.2f})")
+    return {"events": len(records), "latency_ms": latency_ms(latencies)}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -157,11 +131,11 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for row in result["paced"]:
         lines.append(f"| {row['linger_ms']} | {row['tick_ms']:g} | " + " | ".join(
-            _cell(row, n) for n, _ in QUANTILES) + " |")
+            cell(row, n, 2) for n, _ in QUANTILES) + " |")
     s = result["serial"]
     lines += ["", f"Serial round trip (one record in flight, linger.ms 0, "
                   f"{a['serial']:,} records): " + " / ".join(
-                      f"{n} {_cell(s, n)}" for n, _ in QUANTILES) + " ms"]
+                      f"{n} {cell(s, n, 2)}" for n, _ in QUANTILES) + " ms"]
     return "\n".join(lines) + "\n"
 
 
@@ -213,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         events=args.events, rate=args.rate, overrides={"linger.ms": linger},
                         tick_s=tick / 1000)) is not None]
                     if runs:
-                        paced.append({"linger_ms": linger, "tick_ms": tick, **summary(runs)})
+                        paced.append({"linger_ms": linger, "tick_ms": tick, **latency_quantiles(runs)})
             serial = [r for i in range(args.runs) if (r := measure(
                 f"serial run {i + 1}", serial_round_trip, events=args.serial,
                 linger_ms=0)) is not None]
@@ -230,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_info(settings),
         "settings": settings,
         "paced": paced,
-        "serial": summary(serial),
+        "serial": latency_quantiles(serial),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

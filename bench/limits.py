@@ -33,7 +33,7 @@ from bench.connector_worker import warmup_topic
 from bench.feed import iter_payloads, read_frames
 from bench.peers import ws_endpoint
 from bench.procs import Result, cpu_s
-from bench.stats import percentile
+from bench.stats import latency_ms
 from connector.bridge import H_CHANNEL, H_INSTANCE, H_RECEIVED, H_SOURCE
 from connector.normalize.records import normalize_for_wire
 from connector.protocol.channels import family_of_channel
@@ -159,6 +159,16 @@ def limit_produce(*, frames_path: str, events: int, bootstrap: str, prefix: str)
             "cpu_s": cpu_s() - cpu0}
 
 
+def warm_producer(bootstrap: str, prefix: str, client_id: str,
+                  overrides: dict[str, Any] | None = None) -> Producer:
+    """A producer with the connector's settings, its first (slow) delivery
+    done on the run's warm-up topic (see connector_worker)."""
+    producer = Producer(producer_config(bootstrap, client_id, overrides or {}))
+    producer.produce(warmup_topic(prefix), b"warm-up")
+    producer.flush(30)
+    return producer
+
+
 def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, prefix: str,
                           rate: float, overrides: dict[str, Any] | None = None,
                           tick_s: float = 0.001) -> Result:
@@ -181,9 +191,7 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
         else:
             latencies.append(time.perf_counter_ns() - sent_ns)
 
-    producer = Producer(producer_config(bootstrap, "bench-produce-latency", overrides or {}))
-    producer.produce(warmup_topic(prefix), b"warm-up")
-    producer.flush(30)
+    producer = warm_producer(bootstrap, prefix, "bench-produce-latency", overrides)
     # paced as the feed server paces the connector: every ~1 ms the records
     # that are due, then sleep (a spin-wait would take a core from the broker)
     started = time.perf_counter()
@@ -200,10 +208,8 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
     elapsed = time.perf_counter() - started
     if failed[0] or len(latencies) != len(records):
         raise RuntimeError(f"produce latency: {len(latencies)} of {len(records)} delivered")
-    lat = sorted(latencies[int(len(latencies) * 0.01):])  # warm-up, as for the connector
     return {"events": len(records), "seconds": elapsed, "events_per_s": len(records) / elapsed,
-            "latency_ms": {name: percentile(lat, q) / 1e6
-                           for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}}
+            "latency_ms": latency_ms(latencies)}
 
 
 def _bridge_and_frames(frames_path: str, events: int) -> tuple[Any, list[Any]]:

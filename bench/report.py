@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.stats import spread
+from bench.stats import QUANTILES, spread
 
 LIMITS = ("receive", "parse", "encode", "produce")
 # extra rows: the connector with connector.workers: 2 (defaults; linger.ms 20)
@@ -117,10 +117,16 @@ def feed_summary(runs: Runs) -> dict[str, Any]:
     }
 
 
-def latency_summary(runs: Runs, rate: float) -> dict[str, Any]:
+def latency_quantiles(runs: Runs, digits: int = 2) -> dict[str, Any]:
+    """Median, min and max over the runs of each latency quantile."""
     out: dict[str, Any] = {}
-    for name in ("p50", "p99", "p999"):
-        out.update(summarise(_pick(runs, "latency_ms", name), name, 2))
+    for name, _ in QUANTILES:
+        out.update(summarise(_pick(runs, "latency_ms", name), name, digits))
+    return out
+
+
+def latency_summary(runs: Runs, rate: float) -> dict[str, Any]:
+    out = latency_quantiles(runs)
     out["rate"] = int(rate) if float(rate).is_integer() else rate
     out["delivered_events_per_s"] = [round(r["events_per_s"]) for r in runs
                                      if r and "events_per_s" in r]
@@ -134,7 +140,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _cell(node: Mapping[str, Any], name: str, digits: int = 0) -> str:
+def cell(node: Mapping[str, Any], name: str, digits: int = 0) -> str:
     mid = node.get(name)
     if mid is None:
         return "n/a"
@@ -166,36 +172,36 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
         lines.append(f"| {label} | " + " | ".join(getter(feeds[n], n) for n in names) + " |")
 
     row("**connector** (frame received → Kafka ack)",
-        lambda f, _n: "**" + _cell(f["connector"], "events_per_s") + "**")
+        lambda f, _n: "**" + cell(f["connector"], "events_per_s") + "**")
     row("connector CPU s per million events",
-        lambda f, _n: _cell(f["connector"], "cpu_s_per_million", 1))
-    row("connector peak RSS MB", lambda f, _n: _cell(f["connector"], "peak_rss_mb", 0))
+        lambda f, _n: cell(f["connector"], "cpu_s_per_million", 1))
+    row("connector peak RSS MB", lambda f, _n: cell(f["connector"], "peak_rss_mb", 0))
     for key, label in (("connector_2_workers", "connector, 2 workers"),
                        ("connector_2_workers_linger20", "connector, 2 workers, linger.ms 20")):
         if not any(key in f for f in feeds.values()):
             continue
-        row(f"**{label}**", lambda f, _n, key=key: "**" + _cell(f.get(key, {}),
+        row(f"**{label}**", lambda f, _n, key=key: "**" + cell(f.get(key, {}),
                                                                  "events_per_s") + "**")
         row(f"{label}: CPU s per million / RSS MB (sum)",
-            lambda f, _n, key=key: _cell(f.get(key, {}), "cpu_s_per_million", 1) + " / "
-            + _cell(f.get(key, {}), "peak_rss_mb", 0))
+            lambda f, _n, key=key: cell(f.get(key, {}), "cpu_s_per_million", 1) + " / "
+            + cell(f.get(key, {}), "peak_rss_mb", 0))
         row(f"{label}: ÷ naive, ÷ standard",
-            lambda f, _n, key=key: "×" + _cell(f.get(key, {}), "ratio_vs_naive", 2)
-            + ", ×" + _cell(f.get(key, {}), "ratio_vs_standard", 2))
+            lambda f, _n, key=key: "×" + cell(f.get(key, {}), "ratio_vs_naive", 2)
+            + ", ×" + cell(f.get(key, {}), "ratio_vs_standard", 2))
     row("naive peer (websockets+json+kafka-python)",
-        lambda f, _n: _cell(f["naive"], "events_per_s"))
+        lambda f, _n: cell(f["naive"], "events_per_s"))
     row("standard peer (websockets+orjson+fastavro+confluent-kafka)",
-        lambda f, _n: _cell(f["standard"], "events_per_s"))
-    row("connector ÷ naive", lambda f, _n: "×" + _cell(f, "ratio_vs_naive", 2))
-    row("connector ÷ standard", lambda f, _n: "×" + _cell(f, "ratio_vs_standard", 2))
+        lambda f, _n: cell(f["standard"], "events_per_s"))
+    row("connector ÷ naive", lambda f, _n: "×" + cell(f, "ratio_vs_naive", 2))
+    row("connector ÷ standard", lambda f, _n: "×" + cell(f, "ratio_vs_standard", 2))
     for name in LIMITS:
-        row(f"limit: {name}", lambda f, _n, name=name: _cell(f["limits"], name))
+        row(f"limit: {name}", lambda f, _n, name=name: cell(f["limits"], name))
     row("extra: Bridge.process alone (decode→encode, in memory)",
-        lambda _f, n: _cell(extras.get(n, {}), "bridge"))
+        lambda _f, n: cell(extras.get(n, {}), "bridge"))
     row("extra: Bridge.process + KafkaSink.produce (in memory, no socket, no acks)",
-        lambda _f, n: _cell(extras.get(n, {}), "pipeline"))
+        lambda _f, n: cell(extras.get(n, {}), "pipeline"))
     row("extra: receive-limit CPU s per million",
-        lambda _f, n: _cell(extras.get(n, {}), "receive_cpu_s_per_million", 1))
+        lambda _f, n: cell(extras.get(n, {}), "receive_cpu_s_per_million", 1))
     lat = result["latency_ms"]
     achieved: list[float] = lat.get("delivered_events_per_s", [])
     lines += [
@@ -206,7 +212,7 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
         "",
         "| p50 ms | p99 ms | p999 ms | delivered events/s |",
         "|---:|---:|---:|---:|",
-        f"| {_cell(lat, 'p50', 2)} | {_cell(lat, 'p99', 2)} | {_cell(lat, 'p999', 2)} | "
+        f"| {cell(lat, 'p50', 2)} | {cell(lat, 'p99', 2)} | {cell(lat, 'p999', 2)} | "
         + (", ".join(_fmt(a) for a in achieved) or "n/a") + " |",
     ]
     floor = lat.get("floor")
@@ -220,8 +226,8 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
             "",
             "| p50 ms | p99 ms | p999 ms |",
             "|---:|---:|---:|",
-            (f"| {_cell(floor, 'p50', 2)} | {_cell(floor, 'p99', 2)} | "
-             f"{_cell(floor, 'p999', 2)} |"),
+            (f"| {cell(floor, 'p50', 2)} | {cell(floor, 'p99', 2)} | "
+             f"{cell(floor, 'p999', 2)} |"),
         ]
     by_rate = lat.get("by_rate") or []
     if len(by_rate) > 1:
@@ -235,8 +241,8 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
         ]
         for entry in by_rate:
             delivered = ", ".join(_fmt(d) for d in entry.get("delivered_events_per_s", []))
-            lines.append(f"| {entry['rate']:,} | {_cell(entry, 'p50', 2)} | "
-                         f"{_cell(entry, 'p99', 2)} | {_cell(entry, 'p999', 2)} | "
+            lines.append(f"| {entry['rate']:,} | {cell(entry, 'p50', 2)} | "
+                         f"{cell(entry, 'p99', 2)} | {cell(entry, 'p999', 2)} | "
                          f"{delivered or 'n/a'} |")
     if achieved and min(achieved) < 0.95 * lat["rate"]:
         lines += ["", (f"Note: the connector did not keep up with {lat['rate']:,} events/s "

@@ -17,3 +17,16 @@ def percentile(ordered: Sequence[float], q: float) -> float:
 def spread(values: Sequence[float]) -> tuple[float, float, float]:
     """(median, min, max) of the runs."""
     return statistics.median(values), min(values), max(values)
+
+
+QUANTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
+WARMUP_FRACTION = 0.01  # the first 1% of records (connection warm-up) is not counted
+
+
+def latency_ms(samples_ns: Sequence[int]) -> dict[str, float]:
+    """p50, p99, p999 and max in ms of per-record latencies (ns), in arrival
+    order; the first ``WARMUP_FRACTION`` of them is left out as warm-up."""
+    lat = sorted(samples_ns[int(len(samples_ns) * WARMUP_FRACTION):])
+    out = {name: percentile(lat, q) / 1e6 for name, q in QUANTILES}
+    out["max"] = lat[-1] / 1e6
+    return out
