@@ -9,7 +9,7 @@ real ``confluent_kafka.schema_registry`` client (2.16) works against it.
 
 Served (Confluent paths, bodies and error codes):
   GET  /                                  {}
-  POST /subjects/{s}/versions             register (?normalize)
+  POST /subjects/{s}/versions             register (?normalize) -> {"id": N} only
   POST /subjects/{s}                      lookup (?normalize, ?deleted)
   GET  /subjects                          (?deleted, ?deleted_only, ?subjectPrefix)
   GET  /subjects/{s}/versions             (?deleted)
@@ -18,7 +18,8 @@ Served (Confluent paths, bodies and error codes):
   GET  /schemas/ids/{id} (?subject), /schemas/ids/{id}/versions, /schemas/ids/{id}/subjects
   GET  /schemas/guids/{guid}, /schemas/types
   GET|PUT|DELETE /config, /config/{s}     (?defaultToGlobal on GET)
-  POST /compatibility/subjects/{s}/versions[/{v|latest}]  (?verbose)
+  POST /compatibility/subjects/{s}/versions[/{v|latest}]  (?verbose adds "messages");
+                                          a subject with no live version: 404 40401
   GET  /mode, /mode/{s} -> READWRITE; PUT accepts READWRITE only
   GET  /contexts -> ["."]
   anything else (e.g. /associations/..., which 2.16's default subject-name
@@ -68,7 +69,9 @@ def _parse_id(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise schema_not_found(f"Schema {raw} not found") from None
+        # Not an id at all: Confluent's JAX-RS path and Karapace both answer
+        # the generic 404, not 40403 (which means "no schema with this id").
+        raise RegistryError(404, 404, "HTTP 404 Not Found") from None
 
 
 def _reply(payload: Any, status: int = 200) -> web.Response:
@@ -104,7 +107,9 @@ def _routes(store: SchemaStore) -> list[web.RouteDef]:
 
     async def register(r: web.Request) -> web.Response:
         out = store.register(r.match_info["s"], await _body(r), _flag(r, "normalize"))
-        return _reply(out)
+        # Confluent's API reference and Karapace answer only the id; a client
+        # that read "version" or "schema" from here would break on them.
+        return _reply({"id": out["id"]})
 
     async def lookup(r: web.Request) -> web.Response:
         s = r.match_info["s"]
@@ -212,16 +217,26 @@ def _routes(store: SchemaStore) -> list[web.RouteDef]:
     async def compatibility(r: web.Request) -> web.Response:
         s, raw = r.match_info["s"], r.match_info.get("v")
         parsed = parse_schema(await _body(r), _flag(r, "normalize"))
+        # A subject with no live version answers 404, never "compatible". The
+        # real registries disagree here: Confluent up to 6.0 answers 40401
+        # (confluentinc/schema-registry#1448, #2029), Confluent since 6.1
+        # answers 200 is_compatible:true (#1533, confirmed intended in #2624),
+        # Karapace 6.2.0 answers 40402 (Aiven-Open/karapace#479, measured by
+        # us). The dev registry takes the strict side so that a client tested
+        # here also works against the registries that refuse: a caller must
+        # treat "subject not found" as "first registration", as ours does in
+        # connector.serde.registry.
+        store.live_or_404(s)
         level = store.level(s)
         if raw is None:  # against every version the level looks at
             problems = check_compatibility(parsed.avro, store.history(s), level)
-        elif raw in ("latest", "-1") and not store.versions(s):
-            problems = []  # nothing registered yet: anything is compatible
         else:
             v = store.resolve(s, raw)
             old = parse_stored(store.schema(v.schema_id).text)
             problems = check_compatibility(parsed.avro, [(v.version, old)], level, False)
         out: dict[str, Any] = {"is_compatible": not problems}
+        # Confluent adds "messages" only on ?verbose=true; Karapace 6.2.0 sends
+        # them on every incompatible answer, which a strict client would not expect.
         if _flag(r, "verbose"):
             out["messages"] = problems
         return _reply(out)

@@ -114,6 +114,59 @@ def test_verbose_compatibility_names_the_problem(registry_url: str, subject: str
     assert "READER_FIELD_MISSING_DEFAULT_VALUE" in answer["messages"][0]
 
 
+def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, json.dumps(payload).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request) as rsp:
+            return rsp.status, json.loads(rsp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_register_answers_only_the_id(registry_url: str, subject: str) -> None:
+    body = {"schema": text(record(BASE))}
+    status, answer = _post(f"{registry_url}/subjects/{subject}/versions", body)
+    assert status == 200 and list(answer) == ["id"]
+    # Re-registering is idempotent and answers the same shape.
+    assert _post(f"{registry_url}/subjects/{subject}/versions", body) == (200, answer)
+
+
+def test_compatibility_answer_has_messages_only_when_verbose(
+    registry_url: str, subject: str
+) -> None:
+    SchemaRegistryClient({"url": registry_url}).register_schema(subject, record(BASE))
+    url = f"{registry_url}/compatibility/subjects/{subject}/versions"
+    for path in ("/latest", "/1", ""):
+        bad = {"schema": text(record(WITHOUT_DEFAULT))}
+        assert _post(url + path, bad) == (200, {"is_compatible": False})
+        status, verbose = _post(url + path + "?verbose=true", bad)
+        assert status == 200 and verbose["is_compatible"] is False and verbose["messages"]
+        good = {"schema": text(record(WITH_DEFAULT))}
+        assert _post(url + path, good) == (200, {"is_compatible": True})
+
+
+def test_compatibility_of_a_missing_subject_is_not_found(
+    client: SchemaRegistryClient, registry_url: str, subject: str
+) -> None:
+    body = {"schema": text(record(BASE))}
+    url = f"{registry_url}/compatibility/subjects/{subject}/versions"
+    for path in ("/latest", "/1", ""):
+        status, answer = _post(url + path, body)
+        assert (status, answer["error_code"]) == (404, 40401), path
+    with pytest.raises(SchemaRegistryError) as caught:
+        client.test_compatibility(subject, record(BASE))
+    assert caught.value.error_code == 40401
+    # Soft-deleting every version makes the subject missing again.
+    client.register_schema(subject, record(BASE))
+    client.delete_subject(subject)
+    assert _post(url + "/latest", body)[1]["error_code"] == 40401
+    # An existing subject: an absent version is 40402, a malformed one 42202.
+    # (Posted directly: the client's cache would skip re-registering.)
+    assert _post(f"{registry_url}/subjects/{subject}/versions", body)[0] == 200
+    assert _post(url + "/7", body)[1]["error_code"] == 40402
+    assert _post(url + "/seven", body)[1]["error_code"] == 42202
+
+
 def test_none_accepts_anything(client: SchemaRegistryClient, subject: str) -> None:
     client.register_schema(subject, record(BASE))
     client.set_compatibility(subject, "NONE")
@@ -164,6 +217,9 @@ def test_errors_use_confluent_codes(client: SchemaRegistryClient, subject: str) 
     with pytest.raises(SchemaRegistryError) as caught:
         client.get_schema(987654)
     assert caught.value.error_code == 40403
+    with pytest.raises(urllib.error.HTTPError) as not_an_id:
+        urllib.request.urlopen(f"{client._rest_client.base_urls[0]}/schemas/ids/abc")
+    assert (not_an_id.value.code, json.loads(not_an_id.value.read())["error_code"]) == (404, 404)
     with pytest.raises(SchemaRegistryError) as caught:
         client.register_schema(subject, Schema('{"type": "recrd"}', "AVRO"))
     assert caught.value.error_code == 42201
