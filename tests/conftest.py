@@ -3,6 +3,12 @@
 Factories in the quix-streams style: tests ask for ``topic_factory`` and get
 a new uuid-named topic each call, so tests share a broker without sharing
 state. No mocks: see DESIGN.md, "Real infrastructure in tests".
+
+``--broker kafka|tansu`` picks the broker every test runs on: Apache Kafka
+(KRaft, jars from Maven Central, connector/sandbox/kafka.py) by default where
+``java`` and ``mvn`` are on PATH, else tansu with a one-line notice. Tests
+that only make sense on one of them carry ``@pytest.mark.kafka_only(reason)``
+or ``@pytest.mark.tansu_only(reason)`` and are skipped on the other.
 """
 
 from __future__ import annotations
@@ -11,15 +17,51 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from connector.sandbox.broker import EmbeddedBroker
+from connector.sandbox.kafka import KafkaBroker, unavailable_reason
 from connector.sandbox.registry import RegistryThread
 from tests.support import readback as readback_module
 
 TopicFactory = Callable[..., str]
+Broker = EmbeddedBroker | KafkaBroker
+BROKERS = ("kafka", "tansu")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=BROKERS, default=None,
+        help="the broker the suite runs on (default: kafka where java and mvn are on PATH)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = config.getoption("--broker")
+    if chosen is None:
+        reason = unavailable_reason()
+        chosen = "kafka" if reason is None else "tansu"
+        if reason is not None:
+            config.issue_config_time_warning(pytest.PytestWarning(
+                f"running on tansu, not Apache Kafka: {reason}"), stacklevel=2)
+    config.broker_kind = chosen  # type: ignore[attr-defined]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"broker: {config.broker_kind}"  # type: ignore[attr-defined]
+
+
+def broker_kind(config: pytest.Config) -> str:
+    return str(config.broker_kind)  # type: ignore[attr-defined]
+
+
+def start_broker(kind: str, log_dir: Path) -> Broker:
+    """A fresh broker of ``kind`` (tests that need their own to kill or pause)."""
+    if kind == "kafka":
+        return KafkaBroker(log_dir=log_dir).start()
+    return EmbeddedBroker(log_dir=log_dir).start()
 
 
 def docker_available() -> tuple[bool, str]:
@@ -42,6 +84,13 @@ def docker_available() -> tuple[bool, str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = broker_kind(config)
+    for item in items:
+        for marker, needs in (("kafka_only", "kafka"), ("tansu_only", "tansu")):
+            mark = item.get_closest_marker(marker)
+            if mark is not None and kind != needs:
+                why = mark.args[0] if mark.args else ""
+                item.add_marker(pytest.mark.skip(reason=f"{needs} only: {why}"))
     docker_items = [item for item in items if item.get_closest_marker("docker")]
     if not docker_items:
         return
@@ -52,17 +101,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    embedded = EmbeddedBroker(log_dir=tmp_path_factory.mktemp("tansu"))
-    embedded.start()
-    try:
-        yield embedded
-    finally:
-        embedded.stop()
+def broker_name(request: pytest.FixtureRequest) -> str:
+    """``kafka`` or ``tansu``: what ``broker`` and ``own_broker_factory`` start."""
+    return broker_kind(request.config)
 
 
 @pytest.fixture(scope="session")
-def bootstrap(broker: EmbeddedBroker) -> str:
+def broker(broker_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    started = start_broker(broker_name, tmp_path_factory.mktemp(broker_name))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def own_broker_factory(broker_name: str,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Broker]]:
+    """A broker of the session's kind that only this test uses (to kill, pause, restart)."""
+    started: list[Broker] = []
+
+    def make() -> Broker:
+        started.append(start_broker(broker_name, tmp_path_factory.mktemp(f"own-{broker_name}")))
+        return started[-1]
+
+    try:
+        yield make
+    finally:
+        for each in started:
+            each.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(broker: Broker) -> str:
     return broker.bootstrap
 
 
