@@ -13,6 +13,9 @@ import base64
 import copy
 import dataclasses
 import json
+import os
+import subprocess
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
@@ -149,6 +152,10 @@ def test_names_fit_63_chars_and_selectors_stay_immutable() -> None:
 def test_image_tag_falls_back_to_app_version() -> None:
     app_version = yaml.safe_load((helm.CHART_DIR / "Chart.yaml").read_text())["appVersion"]
     assert app_version == "0.1.0"
+    # deploy/image.sh tags the image with the package version: the chart's
+    # default tag must be a tag that script produces
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == app_version
 
     def image(values: dict[str, Any]) -> str:
         return str(container(one(helm.render(values), "Deployment"))["image"])
@@ -170,6 +177,12 @@ def test_probes_ports_and_command(rendered: dict[str, list[Manifest]]) -> None:
     assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     for probe in ("livenessProbe", "readinessProbe"):
         assert {"periodSeconds", "timeoutSeconds", "failureThreshold"} <= set(c[probe])
+    # /healthz answers from the first moment of start-up (connector/app.py opens
+    # the port before schemas, topics and dedupe), so the startup probe only
+    # covers the interpreter start: a short budget, and never /readyz, which
+    # would kill a pod that is merely waiting for Kafka
+    startup = c["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] <= 60
     service = one(rendered["default"], "Service")
     assert service.obj["spec"]["ports"] == [
         {"name": "metrics", "port": 9108, "targetPort": "metrics", "protocol": "TCP"}]
@@ -193,6 +206,20 @@ def test_grace_period_outlasts_the_drain(rendered: dict[str, list[Manifest]]) ->
     with pytest.raises(helm_python.HelmError, match="drain_timeout_s"):
         helm.render(values)
     helm.render(with_(values, "terminationGracePeriodSeconds", 120))
+
+
+def test_recreate_strategy_leaves_out_rolling_update() -> None:
+    """The API server rejects rollingUpdate with type Recreate; Helm merges the
+    chart's default rollingUpdate into `--set strategy.type=Recreate`."""
+    recreate = one(helm.render({"strategy": {"type": "Recreate"}}), "Deployment")
+    assert recreate.obj["spec"]["strategy"] == {"type": "Recreate"}
+    helm.validate_kubernetes(recreate)
+    rolling = one(helm.render({}), "Deployment")
+    assert rolling.obj["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    tuned = one(helm.render({"strategy": {"rollingUpdate": {"maxSurge": "50%"}}}), "Deployment")
+    assert tuned.obj["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "50%",
+                                                              "maxUnavailable": 0}
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "Job"])
@@ -342,6 +369,27 @@ def test_pre_upgrade_schema_check_hook(rendered: dict[str, list[Manifest]]) -> N
     assert of_kind(helm.render({"schemaCheck": {"enabled": False}}), "Job", "pre-upgrade") == []
 
 
+def test_hook_copies_go_with_the_hook_and_a_failed_job_stays() -> None:
+    """Helm never deletes hook resources on uninstall: the credential copy must
+    carry hook-failed as well as hook-succeeded; the Job keeps only
+    hook-succeeded and has no TTL, so a failed check stays for `kubectl logs`."""
+    manifests = helm.render(scenario("default"))
+
+    def policies(m: Manifest) -> set[str]:
+        return set(m.annotations["helm.sh/hook-delete-policy"].split(","))
+
+    for kind in ("Secret", "ConfigMap"):
+        copy_ = one(manifests, kind, "pre-upgrade")
+        assert policies(copy_) == {"before-hook-creation", "hook-succeeded", "hook-failed"}
+    job = one(manifests, "Job", "pre-upgrade")
+    assert policies(job) == {"before-hook-creation", "hook-succeeded"}
+    assert "ttlSecondsAfterFinished" not in job.obj["spec"]
+    timed = one(helm.render(with_(scenario("default"), "schemaCheck.ttlSecondsAfterFinished",
+                                  3600)), "Job", "pre-upgrade")
+    assert timed.obj["spec"]["ttlSecondsAfterFinished"] == 3600
+    helm.validate_kubernetes(timed)
+
+
 def test_helm_test_pod_fetches_healthz(rendered: dict[str, list[Manifest]]) -> None:
     pod = one(rendered["default"], "Pod", "test")
     command = " ".join(container(pod)["command"])
@@ -390,6 +438,47 @@ def test_monitoring_objects(rendered: dict[str, list[Manifest]]) -> None:
     assert {443, 9092, 8081, 53} <= set(egress_ports)
 
 
+def oldest_kubernetes() -> str:
+    """The lowest version Chart.yaml's kubeVersion admits, e.g. ">=1.25.0-0"."""
+    constraint = yaml.safe_load((helm.CHART_DIR / "Chart.yaml").read_text())["kubeVersion"]
+    assert constraint.startswith(">=") and constraint.endswith("-0"), constraint
+    return str(constraint.removeprefix(">=").removesuffix("-0"))
+
+
+@pytest.mark.parametrize("kube", ["1.27.0", "1.30.0", "1.31.0"])
+def test_pdb_eviction_policy_renders_from_kubernetes_1_27(kube: str) -> None:
+    pdb = one(helm.render(scenario("monitoring"), kube_version=kube), "PodDisruptionBudget")
+    assert pdb.obj["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    helm.validate_kubernetes(pdb, kube)
+
+
+@pytest.mark.parametrize("kube", ["1.25.0", "1.26.0"])
+def test_pdb_eviction_policy_is_refused_before_kubernetes_1_27(kube: str) -> None:
+    with pytest.raises(helm_python.HelmError, match=r"unhealthyPodEvictionPolicy needs "
+                                                     r"Kubernetes >= 1\.27"):
+        helm.render(scenario("monitoring"), kube_version=kube)
+    values = with_(scenario("monitoring"), "podDisruptionBudget.unhealthyPodEvictionPolicy", "")
+    pdb = one(helm.render(values, kube_version=kube), "PodDisruptionBudget")
+    assert "unhealthyPodEvictionPolicy" not in pdb.obj["spec"]
+    helm.validate_kubernetes(pdb, kube)
+
+
+def test_every_object_is_valid_on_the_oldest_kubernetes_the_chart_admits() -> None:
+    """kubeVersion stays at 1.25 because the chart needs nothing newer unless
+    the (optional) PDB eviction policy is asked for."""
+    kube = oldest_kubernetes()
+    assert kube == "1.25.0"
+    checked = 0
+    for path in CI_FILES:
+        values = with_(helm.load_values(path), "podDisruptionBudget.unhealthyPodEvictionPolicy",
+                       "")
+        for m in helm.render(values, kube_version=kube):
+            if (m.obj["apiVersion"], m.kind) not in helm.CRD_KINDS:
+                helm.validate_kubernetes(m, kube)
+                checked += 1
+    assert checked >= 3 * 8
+
+
 def test_network_policy_without_egress_rules_leaves_egress_open() -> None:
     np = one(helm.render({"networkPolicy": {"enabled": True}}), "NetworkPolicy")
     assert np.obj["spec"]["policyTypes"] == ["Ingress"]
@@ -402,6 +491,21 @@ def test_notes_render() -> None:
     text = helm.notes({**scenario("default"), "replicaCount": 2})
     assert "no Sequence API key" not in text
     assert "replicaCount is 2" in text
+
+
+def test_image_script_tags_the_image_the_chart_defaults_to() -> None:
+    """deploy/image.sh is what publishes the chart's default image; its dry run
+    prints the build (and push) it would run, with the chart's default tag."""
+    expected = str(container(one(helm.render({}), "Deployment"))["image"])
+    out = subprocess.run(["bash", str(ROOT / "deploy" / "image.sh"), "--dry-run", "--push"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"-t {expected} " in out
+    assert f"docker push {expected}" in out
+    custom = subprocess.run(["bash", str(ROOT / "deploy" / "image.sh"), "--dry-run"],
+                            cwd=ROOT, capture_output=True, text=True, check=True,
+                            env={**os.environ, "IMAGE": "registry.example/seq"}).stdout
+    assert "-t registry.example/seq:0.1.0 " in custom
+    assert "docker push" not in custom
 
 
 # --- the values schema rejects typos ------------------------------------------------

@@ -9,6 +9,7 @@ shipped inside ``kubernetes-validate`` (strict: unknown fields fail).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,22 @@ def render(
     *,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    kube_version: str = KUBE_VERSION,
 ) -> list[Manifest]:
-    """``helm template`` equivalent: every object of every template, hooks and
-    tests included (NOTES.txt and empty templates dropped)."""
+    """``helm template --kube-version`` equivalent: every object of every
+    template, hooks and tests included (NOTES.txt and empty templates dropped),
+    with ``.Capabilities.KubeVersion`` set to ``kube_version`` (the version the
+    objects are then validated against, not Helm's built-in default)."""
     import helm_python as helm
+    from helm_python import _native
 
+    opts = {"name": release, "namespace": namespace, "is_install": True,
+            "kube_version": f"v{kube_version}"}
     with helm.Chart.load(CHART_DIR) as chart:
-        rendered = chart.render(values or {}, name=release, namespace=namespace,
-                                is_install=True)
+        # Chart.render() (helm-python-sdk 0.2) has no kube_version keyword, but
+        # the native helm_render it wraps reads one from the same options object
+        rendered: dict[str, str] = json.loads(_native.call_string(
+            "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(opts)))
     manifests: list[Manifest] = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
@@ -108,11 +117,11 @@ def lint(values: dict[str, Any] | None = None) -> dict[str, Any]:
     return helm.lint(CHART_DIR, values, strict=True, kube_version=f"v{KUBE_VERSION}")
 
 
-def validate_kubernetes(manifest: Manifest) -> None:
-    """Strict OpenAPI validation against Kubernetes ``KUBE_VERSION``."""
+def validate_kubernetes(manifest: Manifest, kube_version: str = KUBE_VERSION) -> None:
+    """Strict OpenAPI validation against Kubernetes ``kube_version``."""
     import kubernetes_validate
 
-    kubernetes_validate.validate(manifest.obj, KUBE_VERSION, strict=True)
+    kubernetes_validate.validate(manifest.obj, kube_version, strict=True)
 
 
 def of_kind(manifests: list[Manifest], kind: str, hook: str | None = None) -> list[Manifest]:
