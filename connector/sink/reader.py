@@ -1,12 +1,14 @@
 """Reads topics back (demo summary, dedupe rebuild): librdkafka consumer, no group.
 
 Partitions are assigned explicitly and read until librdkafka reports the end
-of each partition, which it derives from the fetch high watermark (tansu's
-ListOffsets 'latest' is wrong, so watermark queries are not used).
+of each partition. Ends come from the fetch high watermark, and for the
+dedupe rebuild also from ListOffsets: Apache Kafka answers both right, tansu
+only the first (its ListOffsets 'latest' is short).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+
+log = logging.getLogger(__name__)
 
 
 def _headers(msg: Message) -> dict[str, bytes]:
@@ -37,7 +41,9 @@ def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> Consumer:
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 100,
     })
-    return Consumer(consumer_conf)
+    # without a logger librdkafka writes its own lines to stderr (one per failed
+    # connect while Kafka is down at start), breaking the JSON log stream
+    return Consumer(consumer_conf, logger=log)
 
 
 def _partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -113,10 +119,10 @@ def read_tail_keys(
 ) -> list[bytes]:
     """Keys of the last ``max_per_partition`` records of each partition, oldest first.
 
-    The end of each partition is taken from the high watermark that fetch
-    responses carry (``get_watermark_offsets(cached=True)``), never from
-    ListOffsets, which tansu answers wrongly. Records older than ``since_ms``
-    are skipped.
+    The end of each partition is taken once, before reading, as the larger of
+    the high watermark that fetch responses carry and ListOffsets' answer (see
+    ``_tail``), and the read stops there: records appended meanwhile are not
+    read. Records older than ``since_ms`` are skipped.
     """
     consumer = _assign_only_consumer(conf, "sequence-connector-dedupe-rebuild")
     try:
@@ -149,6 +155,11 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
     starts = []
     for p in partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+        # Apache Kafka answers ListOffsets with the true end; tansu's is short
+        # when a batch holds several records, while its fetch high watermark
+        # (above) is right. The larger of the two is the end on both.
+        _, listed = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        high = max(high, listed)
         start = max(low, high - limit, 0)
         if high > 0 and start < high:
             ends[p] = high
@@ -173,8 +184,13 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
         if offset is None:  # never on a fetched record
             continue
         key = msg.key()
-        if key is not None and msg.timestamp()[1] >= since_ms:
+        end = ends.get(part)
+        if end is None:
+            continue  # a partition already read to its end
+        # bounded by the end taken above: records written since (a live
+        # producer, another replica) are not part of the state being rebuilt
+        if offset < end and key is not None and msg.timestamp()[1] >= since_ms:
             keys[part].append(key)
-        if part in ends and offset >= ends[part] - 1:
+        if offset >= end - 1:
             ends.pop(part)
     return [k for p in sorted(keys) for k in keys[p]]

@@ -11,7 +11,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,8 +19,8 @@ import pytest
 from connector.app import Connector
 from connector.config import load_settings
 from connector.demo import SimulatorThread
-from connector.sandbox.broker import EmbeddedBroker
 from connector.sandbox.simulator import SimulatorConfig
+from tests.conftest import Broker
 from tests.support.e2e import sim_call
 
 KEY = "seq_test_key"
@@ -41,9 +41,9 @@ def get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker(log_dir=tmp_path_factory.mktemp("tansu-health")) as broker:
-        yield broker
+def own_broker(own_broker_factory: Callable[[], Broker]) -> Broker:
+    """A broker of the session's kind that this test pauses."""
+    return own_broker_factory()
 
 
 async def wait_status(url: str, status: int, timeout: float = 40.0) -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def wait_status(url: str, status: int, timeout: float = 40.0) -> dict[str,
     raise AssertionError(f"{url} never answered {status}; last body {body}")
 
 
-def test_readiness_follows_silence_and_broker_outage(own_broker: EmbeddedBroker,
+def test_readiness_follows_silence_and_broker_outage(own_broker: Broker,
                                                      registry_url: str) -> None:
     sim = SimulatorThread(SimulatorConfig(seed=9, rate=300.0, api_keys=(KEY,))).start()
     port = free_port()

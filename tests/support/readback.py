@@ -129,11 +129,15 @@ def decode_confluent_avro(value: bytes, registry_url: str) -> tuple[int, Any]:
 
 
 def read_decoded(
-    bootstrap: str, topic: str, registry_url: str, timeout_s: float = 15.0
+    bootstrap: str, topic: str, registry_url: str, timeout_s: float = 15.0,
+    tombstones_ok: bool = False,
 ) -> list[DecodedRecord]:
+    """Every record decoded; a tombstone is an error unless ``tombstones_ok`` (then skipped)."""
     out = []
     for raw in read_all(bootstrap, topic, timeout_s):
         if raw.value is None:
+            if tombstones_ok:
+                continue
             raise ValueError(f"tombstone at {raw.partition}/{raw.offset} has no value to decode")
         schema_id, datum = decode_confluent_avro(raw.value, registry_url)
         out.append(DecodedRecord(raw=raw, schema_id=schema_id, value=datum))
