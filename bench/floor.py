@@ -35,7 +35,7 @@ from bench.limits import encoded_records, limit_produce_latency, warm_producer
 from bench.procs import Result, WorkerFailed, run_in_child
 from bench.report import cell, latency_quantiles, machine_info
 from bench.stats import QUANTILES, latency_ms
-from connector.sandbox.broker import EmbeddedBroker
+from connector.sandbox.brokers import BROKER_KINDS, start_broker
 from connector.sink.admin import ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,6 +61,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bootstrap", default=None,
                    help="measure this cluster (host:port, plaintext) instead of a fresh "
                         "embedded broker; its topics get fresh names and are deleted after")
+    p.add_argument("--broker", choices=BROKER_KINDS, default="tansu",
+                   help="the fresh embedded broker to measure (without --bootstrap)")
     p.add_argument("--quick", action="store_true", help="a smoke test, not a measurement")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON file (default bench/results/floor.json; quick: "
@@ -69,7 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.events = args.events or (1_000 if args.quick else 40_000)
     args.serial = args.serial or (200 if args.quick else 2_000)
     args.runs = args.runs or (1 if args.quick else 2)
-    args.out = args.out or RESULTS / ("quick/floor.json" if args.quick else "floor.json")
+    home = RESULTS if args.broker == "tansu" else RESULTS / args.broker
+    args.out = args.out or home / ("quick/floor.json" if args.quick else "floor.json")
     try:
         args.linger_list = [int(v) for v in args.lingers.split(",") if v.strip()]
         args.tick_list = [float(v) for v in args.ticks_ms.split(",") if v.strip()]
@@ -123,7 +126,7 @@ def serial_round_trip(*, frames_path: str, events: int, bootstrap: str, prefix: 
 def markdown(result: dict[str, Any]) -> str:
     a = result["settings"]
     lines = [
-        (f"Broker floor: bare producer, {a['feed']} records, {a['events']:,} per run at "
+        (f"Broker floor ({a['broker']}): bare producer, {a['feed']} records, {a['events']:,} per run at "
          f"{a['rate']:,.0f}/s, median (min-max) of {a['runs']}, ms"),
         "",
         "| linger.ms | pacing step ms | p50 | p99 | p999 |",
@@ -141,12 +144,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 @contextmanager
 def _broker(args: argparse.Namespace, tmp: Path) -> Iterator[str]:
-    """``--bootstrap``'s cluster, or a fresh embedded broker."""
+    """``--bootstrap``'s cluster, or a fresh embedded broker of ``--broker``'s kind."""
     if args.bootstrap:
         yield args.bootstrap
         return
-    with EmbeddedBroker(log_dir=tmp) as broker:
+    broker = start_broker(args.broker, tmp)
+    try:
         yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     settings = {"feed": args.feed, "rate": args.rate, "events": args.events,
                 "serial": args.serial, "runs": args.runs, "partitions": PARTITIONS,
-                "broker": args.bootstrap or "fresh embedded tansu"}
+                "broker": args.bootstrap or args.broker}
     result = {
         "machine": machine_info(settings),
         "settings": settings,

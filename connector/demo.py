@@ -24,7 +24,7 @@ import orjson
 
 from connector.app import Connector, kafka_conf, registry_client
 from connector.config import Settings, load_settings
-from connector.sandbox.broker import EmbeddedBroker
+from connector.sandbox.brokers import Broker, start_broker
 from connector.sandbox.registry import RegistryThread
 from connector.sandbox.simulator import Simulator, SimulatorConfig
 from connector.sink.reader import AvroValueDecoder, read_topic
@@ -66,14 +66,14 @@ class SimulatorThread:
 
 @dataclass
 class Sandbox:
-    broker: EmbeddedBroker
+    broker: Broker
     registry: RegistryThread
     simulator: SimulatorThread
 
 
 @contextlib.contextmanager
-def sandbox(seed: int = 1, rate: float = 300.0) -> Iterator[Sandbox]:
-    broker = EmbeddedBroker().start()
+def sandbox(seed: int = 1, rate: float = 300.0, broker_kind: str = "tansu") -> Iterator[Sandbox]:
+    broker = start_broker(broker_kind)
     registry: RegistryThread | None = None
     sim: SimulatorThread | None = None
     try:
@@ -159,10 +159,11 @@ def summarize(settings: Settings, topics: list[str]) -> dict[str, Any]:
     return {"topics": counts, "samples": samples}
 
 
-def run_demo(duration: float, summary_json: Path | None, seed: int, rate: float) -> int:
-    print(f"starting broker, schema registry and simulator (seed={seed}, rate={rate}/s) ...",
-          file=sys.stderr)
-    with sandbox(seed=seed, rate=rate) as box:
+def run_demo(duration: float, summary_json: Path | None, seed: int, rate: float,
+             broker_kind: str = "tansu") -> int:
+    print(f"starting broker ({broker_kind}), schema registry and simulator (seed={seed}, "
+          f"rate={rate}/s) ...", file=sys.stderr)
+    with sandbox(seed=seed, rate=rate, broker_kind=broker_kind) as box:
         settings = demo_settings(box)
         print(f"broker {box.broker.bootstrap}  registry {box.registry.url}  "
               f"simulator {box.simulator.base_url}", file=sys.stderr)

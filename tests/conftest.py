@@ -17,18 +17,16 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from connector.sandbox.broker import EmbeddedBroker
-from connector.sandbox.kafka import KafkaBroker, unavailable_reason
+from connector.sandbox.brokers import Broker, start_broker
+from connector.sandbox.kafka import unavailable_reason
 from connector.sandbox.registry import RegistryThread
 from tests.support import readback as readback_module
 
 TopicFactory = Callable[..., str]
-Broker = EmbeddedBroker | KafkaBroker
 BROKERS = ("kafka", "tansu")
 
 
@@ -55,13 +53,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def broker_kind(config: pytest.Config) -> str:
     return str(config.broker_kind)  # type: ignore[attr-defined]
-
-
-def start_broker(kind: str, log_dir: Path) -> Broker:
-    """A fresh broker of ``kind`` (tests that need their own to kill or pause)."""
-    if kind == "kafka":
-        return KafkaBroker(log_dir=log_dir).start()
-    return EmbeddedBroker(log_dir=log_dir).start()
 
 
 def docker_available() -> tuple[bool, str]:

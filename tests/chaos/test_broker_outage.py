@@ -28,9 +28,9 @@ from confluent_kafka.admin import AdminClient
 
 from connector.demo import SimulatorThread
 from connector.protocol.families import Family
+from connector.sandbox.brokers import start_broker
 from connector.sandbox.simulator import SimulatorConfig
 from connector.serde.topics import TopicNames
-from tests.conftest import start_broker
 from tests.support.chaos import (
     ConnectorProcess,
     RssSampler,

@@ -19,8 +19,8 @@ import pytest
 from connector.app import Connector
 from connector.config import load_settings
 from connector.demo import SimulatorThread
+from connector.sandbox.brokers import Broker
 from connector.sandbox.simulator import SimulatorConfig
-from tests.conftest import Broker
 from tests.support.e2e import sim_call
 
 KEY = "seq_test_key"

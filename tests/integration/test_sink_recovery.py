@@ -12,9 +12,9 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+from connector.sandbox.brokers import Broker
 from connector.sink.admin import ensure_topics
 from connector.sink.producer import KafkaSink, QueueFull, producer_config
-from tests.conftest import Broker
 from tests.support.readback import read_all
 
 
