@@ -10,6 +10,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from connector.errors import FatalError
+from connector.sink.errors import kafka_error
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def ensure_topics(
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
-        raise FatalError(f"cannot list topics: {exc}") from exc
+        # transient when the cluster is down or starting: start-up waits for it
+        raise kafka_error("cannot list topics", exc) from None
     result: dict[str, str] = {}
     wanted = []
     for name, partitions, config in topics:
@@ -48,7 +50,7 @@ def ensure_topics(
             if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
                 result[name] = "exists"
             else:
-                raise FatalError(f"cannot create topic {name}: {exc}") from exc
+                raise kafka_error(f"cannot create topic {name}", exc) from None
     return result
 
 
