@@ -4,24 +4,31 @@ sources (sockets, SSE) -> bounded hand-off -> bridge (decode ... encode)
 -> idempotent producer. A fatal error anywhere (bad credentials, a delivery
 that failed for good) stops everything and surfaces as the exit status;
 ``stop()`` (SIGTERM/SIGINT) stops intake, drains what was accepted, flushes
-with a deadline and returns normally.
+with a deadline and returns normally, unless Kafka refused a record for good
+during the drain: that is raised too.
+
+Start-up waits for its dependencies (schema registry, Kafka, Sequence) with
+one log line per retry and ``/readyz`` naming what it waits for, forever or
+until ``connector.startup_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import random
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from connector.bridge import Bridge, OutRecord
-from connector.config import Settings
+from connector.config import ConfigError, Settings
 from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import Resnapshotter
@@ -31,10 +38,12 @@ from connector.errors import (
     ConnectorError,
     FatalError,
     RecordTooLargeError,
+    StartupTimeoutError,
     TransientError,
 )
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
+from connector.observe.logs import mask
 from connector.observe.metrics import FreshnessCollector, Metrics
 from connector.protocol.channels import family_of_channel
 from connector.protocol.families import Family
@@ -43,7 +52,8 @@ from connector.protocol.keys import dedupe_key
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
-from connector.sink.producer import KafkaSink, QueueFull, producer_config
+from connector.sink.errors import kafka_call
+from connector.sink.producer import DeliveryError, KafkaSink, QueueFull, producer_config
 from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
@@ -56,6 +66,16 @@ LIFECYCLE_FAMILIES = {"new_markets": Family.markets_new,
 LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
                    "market_resolved": "/v1/ws/market_resolved"}
 COMPACTED = (Family.orders, Family.fills, Family.markets_new, Family.markets_resolved)
+# Start-up retries of a dependency that is not there yet: capped exponential
+# backoff with jitter, so a fleet restarted together does not retry in step.
+STARTUP_BACKOFF_INITIAL_S = 0.5
+STARTUP_BACKOFF_CAP_S = 10.0
+
+T = TypeVar("T")
+
+
+class _StoppedDuringStart(Exception):
+    """``stop()`` came while start-up waited for a dependency: a clean exit."""
 
 
 def parse_ack(raw: str | bytes) -> tuple[Sequence[str], Sequence[tuple[str, str]]] | None:
@@ -73,12 +93,25 @@ def topic_names(settings: Settings) -> TopicNames:
     return TopicNames(prefix=settings.kafka.topic_prefix, overrides=overrides)
 
 
-def registry_client(settings: Settings) -> SchemaRegistryClient:
-    conf: dict[str, Any] = {"url": settings.schema_registry.url}
+def registry_client(settings: Settings,
+                    defaults: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
+    """``defaults`` go under the user's ``schema_registry.client`` settings."""
+    conf: dict[str, Any] = {"url": settings.schema_registry.url, **(defaults or {})}
     conf.update(settings.schema_registry.client)
     if settings.schema_registry.basic_auth is not None:
         conf["basic.auth.user.info"] = settings.schema_registry.basic_auth.reveal()
-    return SchemaRegistryClient(conf)
+    try:
+        return SchemaRegistryClient(conf)
+    except (TypeError, ValueError) as exc:  # an unknown or mistyped client property
+        raise ConfigError(f"config: schema_registry.client: {exc}") from None
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` fit for a log line: credentials in it (``user:pass@``) removed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def kafka_conf(settings: Settings) -> dict[str, Any]:
@@ -134,6 +167,10 @@ class Connector:
         self._idle = asyncio.Event()
         self.started = asyncio.Event()
         self._started_ns = time.time_ns()
+        self._started_at = time.monotonic()
+        # the dependency start-up waits for, and its last error (for /readyz)
+        self._waiting_for: str | None = "start-up"
+        self._waiting_error: str | None = None
         self._per_topic: dict[str, tuple[Any, Any, Any]] = {}
         self.metrics.registry.register(FreshnessCollector(self.freshness))
 
@@ -143,7 +180,11 @@ class Connector:
 
     async def run(self) -> None:
         try:
-            await self._prepare()
+            try:
+                await self._prepare()
+            except _StoppedDuringStart:
+                log.info("stopped while waiting for a dependency at start")
+                return
             await self._run_tasks()
         finally:
             if self.rest is not None:
@@ -161,18 +202,37 @@ class Connector:
         worker = asyncio.create_task(self._work(), name="bridge")
         reports = asyncio.create_task(self.sink.serve_delivery_reports(), name="reports")
         stopper = asyncio.create_task(self._stop.wait(), name="stop")
+        watch = asyncio.create_task(self._watch_sequence_start(), name="startup-deadline")
         self.started.set()
-        done, _ = await asyncio.wait([*tasks, worker, stopper],
+        done, _ = await asyncio.wait([*tasks, worker, stopper, watch],
                                      return_when=asyncio.FIRST_COMPLETED)
         error = next((t.exception() for t in done
                       if not t.cancelled() and t.exception() is not None), None)
         try:
-            await self._shutdown(tasks, worker, failed=error is not None)
+            refused = await self._shutdown(tasks, worker, failed=error is not None)
         finally:
             reports.cancel()
             stopper.cancel()
+            watch.cancel()
         if error is not None:
             raise error
+        if refused is not None:
+            raise refused
+
+    async def _watch_sequence_start(self) -> None:
+        """With a start-up deadline, Sequence must be connected within it too
+        (its readers retry forever on their own, logging each attempt)."""
+        limit = self.settings.connector.startup_timeout_s
+        if limit > 0:
+            while not self._sequence_connected():
+                waited = time.monotonic() - self._started_at
+                if waited >= limit:
+                    waiting = sorted(name for name, up in self._connections().items() if not up)
+                    raise StartupTimeoutError(
+                        "sequence", waited, f"{self.settings.sequence.base_url}: "
+                        f"{', '.join(waiting)} not connected (see the 'reconnecting' lines)")
+                await asyncio.sleep(min(0.2, limit - waited))
+        await self._stop.wait()  # done: only stop ends this task
 
     async def _prepare(self) -> None:
         s = self.settings
@@ -183,28 +243,68 @@ class Connector:
             self.ops = OpsServer(s.observe.metrics_host, s.observe.metrics_port,
                                  self.metrics.registry, self.readiness)
             await self.ops.start()
-        client = registry_client(s)
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError), stop=stop_after_delay(60),
-            wait=wait_exponential(0.2, max=5), reraise=True,
-        ):
-            with attempt:
-                ids = await asyncio.to_thread(self.encoder.register_all, client, self.topics)
+        # one attempt per call: the client's own silent retries (3, up to 7 s)
+        # would only delay the next log line; _until_up retries and says so
+        client = registry_client(s, {"max.retries": 0})
+        ids = await self._until_up("schema-registry", "register schemas",
+                                   lambda: self.encoder.register_all(client, self.topics),
+                                   without_userinfo(s.schema_registry.url))
         log.info("schemas registered", extra={"ids": {str(k): v for k, v in ids.items()}})
         conf = kafka_conf(s)
         if s.kafka.create_topics:
-            created = await asyncio.to_thread(self._ensure_topics, conf)
+            created = await self._until_up(
+                "kafka", "create topics",
+                lambda: kafka_call("create topics", lambda: self._ensure_topics(conf)),
+                s.kafka.bootstrap_servers)
             log.info("topics ready", extra={"topics": created})
         c = s.connector
         # only what this process can write: a market-data worker reads no fills
         in_scope = self._families_in_scope()
         stores = {f: store for f, store in self.bridge.dedupe.items() if f in in_scope}
-        await asyncio.to_thread(rebuild_dedupe, stores, self.topics, conf,
-                                c.dedupe_rebuild_per_partition, c.dedupe_rebuild_max_age_s)
-        self.sink = KafkaSink(conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
-                              on_failed=self._delivery_failed)
+        # a retry after a partial read only adds keys already known: harmless
+        await self._until_up("kafka", "rebuild dedupe state", lambda: kafka_call(
+            "rebuild dedupe state", lambda: rebuild_dedupe(
+                stores, self.topics, conf, c.dedupe_rebuild_per_partition,
+                c.dedupe_rebuild_max_age_s)), s.kafka.bootstrap_servers)
+        self.sink = kafka_call("create the producer", lambda: KafkaSink(
+            conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
+            on_failed=self._delivery_failed))
+        self._waiting_for = self._waiting_error = None
         self._build_recovery()
         self.readers = self._build_readers()
+
+    async def _until_up(self, dependency: str, step: str, call: Callable[[], T],
+                        target: str) -> T:
+        """Run the blocking ``call`` (in a thread) until it stops raising
+        ``TransientError``: one warning per failed attempt naming the
+        dependency, the error and the next delay; ``/readyz`` says what is
+        awaited. ``FatalError`` is raised at once; past
+        ``connector.startup_timeout_s`` (when > 0) ``StartupTimeoutError``."""
+        limit = self.settings.connector.startup_timeout_s
+        self._waiting_for, self._waiting_error = dependency, None
+        attempt = 0
+        while True:
+            if self._stop.is_set():  # SIGTERM must not wait for a dependency
+                raise _StoppedDuringStart
+            attempt += 1
+            try:
+                return await asyncio.to_thread(call)
+            except TransientError as exc:
+                error = mask(str(exc))
+            waited = time.monotonic() - self._started_at
+            if limit > 0 and waited >= limit:
+                raise StartupTimeoutError(dependency, waited, error) from None
+            delay = min(STARTUP_BACKOFF_CAP_S, STARTUP_BACKOFF_INITIAL_S * 2 ** (attempt - 1))
+            delay *= random.uniform(0.5, 1.0)
+            if limit > 0:
+                delay = min(delay, limit - waited)
+            self._waiting_error = error
+            log.warning("waiting for dependency", extra={
+                "dependency": dependency, "target": target, "step": step, "error": error,
+                "attempt": attempt,
+                "delay_s": round(delay, 2), "waited_s": round(waited, 1)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
 
     def _families_in_scope(self) -> set[Family]:
         """The families this process's subscriptions can produce."""
@@ -407,7 +507,9 @@ class Connector:
 
     # -- shutdown ----------------------------------------------------------------
     async def _shutdown(self, sources: list[asyncio.Task[None]], worker: asyncio.Task[None],
-                        failed: bool) -> None:
+                        failed: bool) -> DeliveryError | None:
+        """Stop intake, drain, flush; the delivery error Kafka answered with
+        for good, if any (the caller raises it: the exit status says so)."""
         for task in sources:
             task.cancel()
         await asyncio.gather(*sources, return_exceptions=True)
@@ -422,22 +524,44 @@ class Connector:
                 await asyncio.sleep(0.01)
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
-        if self.sink is not None:
+        if self.sink is None:
+            return None
+        refused: DeliveryError | None = None
+        try:
             left = await self.sink.flush(max(0.1, end - loop.time()))
-            if left:
-                log.error("shutdown deadline passed with records unacknowledged",
-                          extra={"unacknowledged": left})
-            else:
-                log.info("drained", extra={"produced": dict(self.produced)})
+        except DeliveryError as exc:
+            refused, left = exc, self.sink.pending
+        if left:
+            log.error("shutdown deadline passed with records unacknowledged",
+                      extra={"unacknowledged": left})
+        if refused is not None:
+            log.error("drained, but Kafka refused records for good",
+                      extra={"produced": dict(self.produced), "refused": self.sink.failed,
+                             "topic": refused.topic, "error": str(refused)})
+        elif not left:
+            log.info("drained", extra={"produced": dict(self.produced)})
+        return refused
 
     # -- health --------------------------------------------------------------------
     def freshness(self) -> dict[str, int]:
         return {f.value: ns for f, ns in self.bridge.last_event_ns.items()}
 
+    def _connections(self) -> dict[str, bool]:
+        return {r.name: (r.connected.is_set() if isinstance(r, WebSocketReader)
+                         else r.epoch > 0) for r in self.readers}
+
+    def _sequence_connected(self) -> bool:
+        connected = self._connections()
+        return bool(connected) and all(connected.values())
+
     def readiness(self) -> tuple[bool, dict[str, object]]:
         """Connected and subscribed, producer healthy, no family staler than its limit."""
-        connected = {r.name: (r.connected.is_set() if isinstance(r, WebSocketReader)
-                              else r.epoch > 0) for r in self.readers}
+        if self._waiting_for is not None:
+            starting: dict[str, object] = {"starting": True, "waiting_for": self._waiting_for}
+            if self._waiting_error is not None:
+                starting["error"] = self._waiting_error
+            return False, starting
+        connected = self._connections()
         sink = self.sink
         unacked_age = sink.oldest_unacked_age() if sink is not None else 0.0
         producer_ok = (sink is not None and sink.first_error is None
@@ -454,8 +578,11 @@ class Connector:
             if age > limit:
                 stale[family] = round(age, 1)
         ready = bool(connected) and all(connected.values()) and producer_ok and not stale
-        return ready, {"connected": connected, "producer_ok": producer_ok,
-                       "oldest_unacked_s": round(unacked_age, 1), "stale": stale}
+        detail: dict[str, object] = {"connected": connected, "producer_ok": producer_ok,
+                                     "oldest_unacked_s": round(unacked_age, 1), "stale": stale}
+        if not all(connected.values()):
+            detail["waiting_for"] = "sequence"
+        return ready, detail
 
     def _subscribed_families(self) -> set[str]:
         families = set()

@@ -5,18 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from connector.config import ConfigError, Settings, load_settings
-from connector.errors import FatalError
+from connector.errors import ConnectorError, StartupTimeoutError
 
 log = logging.getLogger("connector")
 
-EXIT_FATAL = 2
+# Exit statuses of `run` (README, "Operating it"); `check` and `schemas check`
+# also exit 1 on a failed check.
+EXIT_UNEXPECTED = 1  # a bug: the log line carries the traceback (JSON field `exc`)
+EXIT_FATAL = 2  # refused credentials, a record Kafka refused for good, ...
 EXIT_CONFIG = 3
+EXIT_STARTUP_TIMEOUT = 4  # a dependency still down after connector.startup_timeout_s
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--summary-json", type=Path, help="write {'topics': {topic: count}} here")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--rate", type=float, default=1000.0, help="simulated events/s")
+    demo.add_argument("--broker", choices=("tansu", "kafka"), default="tansu",
+                      help="embedded tansu (default: needs nothing) or Apache Kafka (needs java)")
 
     schemas = sub.add_parser("schemas", help="list, register or check the Avro schemas",
                              description="Work with the schemas in avro/ and the registry. "
@@ -79,42 +87,79 @@ def run_settings_exit_code(load: Callable[[], Settings]) -> int:
     Also the entry point of each worker process in multi-worker mode.
     """
     def run() -> int:
-        asyncio.run(_run(load()))
+        asyncio.run(_run(_load_logged(load)))
         return 0
 
     return _exit_code(run)
 
 
+def _load_logged(load: Callable[[], Settings]) -> Settings:
+    """Settings, with logging set up from them, so every later line (the
+    failure included) is in the configured format. A config error is
+    logged in the format the environment asks for, JSON by default."""
+    from connector.observe.logs import setup_logging
+
+    try:
+        settings = load()
+    except ConfigError:
+        fmt = os.environ.get("SEQCONN__OBSERVE__LOG_FORMAT", "").strip().lower()
+        setup_logging(fmt if fmt in ("json", "text") else "json")
+        raise
+    setup_logging(settings.observe.log_format, settings.observe.log_level)
+    return settings
+
+
 def _exit_code(command: Callable[[], int]) -> int:
-    """Run ``command``; its known failures become one stderr line and an exit code."""
+    """Run ``command``; a failure becomes one line on stderr and an exit status.
+
+    Never an uncaught traceback: once logging is set up (``run``) the line is
+    a log record (in JSON one object, whose ``exc`` field holds the traceback
+    of an unexpected error; in text the traceback only at DEBUG); before
+    that (``check``, ``schemas``, ``topics``) a plain ``sequence-connector:``
+    line.
+    """
     try:
         return command()
-    except ConfigError as exc:
-        print(f"sequence-connector: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except FatalError as exc:
-        print(f"sequence-connector: fatal: {exc}", file=sys.stderr)
-        return EXIT_FATAL
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:
+        return _failed(EXIT_CONFIG, exc)
+    except StartupTimeoutError as exc:
+        return _failed(EXIT_STARTUP_TIMEOUT, exc)
+    except ConnectorError as exc:
+        return _failed(EXIT_FATAL, exc)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, a status
+        return _failed(EXIT_UNEXPECTED, exc)
+
+
+def _failed(status: int, exc: Exception) -> int:
+    from connector.observe.logs import configured_format, mask
+
+    unexpected = status == EXIT_UNEXPECTED
+    what = f"unexpected {type(exc).__name__}: {exc}" if unexpected else str(exc)
+    fmt = configured_format()
+    if fmt is None:
+        print(f"sequence-connector: {'' if status == EXIT_CONFIG else 'fatal: '}{mask(what)}",
+              file=sys.stderr)
+        return status
+    trace = unexpected and (fmt == "json" or log.isEnabledFor(logging.DEBUG))
+    log.error(f"exiting: {what}", exc_info=exc if trace else None,
+              extra={"exit_code": status, "error_type": type(exc).__name__})
+    return status
 
 
 def _run_command(config: Path | None) -> int:
-    settings = load_settings(config)
+    settings = _load_logged(lambda: load_settings(config))
     if settings.connector.workers > 1:
-        from connector.observe.logs import setup_logging
         from connector.shard import run_supervisor
 
-        setup_logging(settings.observe.log_format, settings.observe.log_level)
         return run_supervisor(settings, config)
     return run_settings_exit_code(lambda: settings)
 
 
 async def _run(settings: Settings) -> None:
     from connector.app import Connector
-    from connector.observe.logs import setup_logging
 
-    setup_logging(settings.observe.log_format, settings.observe.log_level)
     connector = Connector(settings, tune_gc=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,7 +181,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from connector.demo import run_demo
 
-        return run_demo(args.duration, args.summary_json, args.seed, args.rate)
+        return run_demo(args.duration, args.summary_json, args.seed, args.rate, args.broker)
     if args.command in ("schemas", "topics", "check"):
         from connector import operations as ops
 

@@ -124,6 +124,10 @@ class ConnectorSettings:
     dedupe_rebuild_per_partition: int = 200_000
     dedupe_rebuild_max_age_s: float = 7 * 24 * 3600.0
     drain_timeout_s: float = 30.0
+    # how long start-up waits for the registry, Kafka and Sequence, retrying
+    # with a log line each time; 0 waits forever (Kubernetes: /readyz says 503
+    # meanwhile), >0 then exits with status 4
+    startup_timeout_s: float = 0.0
     # >1: run that many worker processes, the stream's market-data topics
     # sharded between them (trading, lifecycle and SSE stay on worker 0)
     workers: int = 1
@@ -318,6 +322,8 @@ def _validate(s: Settings) -> None:
             )
     if not s.schema_registry.url.startswith(("http://", "https://")):
         raise ConfigError("config: schema_registry.url: must start with http:// or https://")
+    if s.connector.startup_timeout_s < 0:
+        raise ConfigError("config: connector.startup_timeout_s: must be >= 0 (0: wait forever)")
     if not 1 <= s.connector.workers <= 64:
         raise ConfigError("config: connector.workers: must be 1..64")
     if s.connector.queue_max_records < 1 or s.connector.queue_max_bytes < 1024:

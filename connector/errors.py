@@ -23,6 +23,15 @@ class TransientError(ConnectorError):
     """A temporary condition; the same call may succeed later."""
 
 
+class StartupTimeoutError(FatalError):
+    """A dependency was still unreachable when ``connector.startup_timeout_s`` ran out."""
+
+    def __init__(self, dependency: str, waited_s: float, last_error: str) -> None:
+        super().__init__(f"{dependency} still unreachable after {waited_s:.0f}s "
+                         f"(connector.startup_timeout_s): {last_error}")
+        self.dependency = dependency
+
+
 class BadInputError(ConnectorError):
     """One input record cannot be processed; the stream itself is fine.
 

@@ -72,7 +72,8 @@ def retrying(name: str, initial: float = 0.5, cap: float = 30.0, **kw: Any) -> A
         delay = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "reconnecting",
-            extra={"stream": name, "attempt": state.attempt_number, "delay_s": round(delay, 3),
+            extra={"dependency": "sequence", "stream": name, "attempt": state.attempt_number,
+                   "delay_s": round(delay, 3),
                    "error": f"{type(exc).__name__}: {exc}"},
         )
 

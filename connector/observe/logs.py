@@ -16,6 +16,12 @@ from typing import Any
 import orjson
 
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_format: str | None = None  # set by setup_logging
+_DIGITS = re.compile(r"\d+")
+# Loggers handed to librdkafka clients that run while a broker may be down
+# (the dedupe rebuild at start): librdkafka logs every failed connect, about
+# twenty a second, and hands them all over when the client closes.
+_REPEATING = ("connector.sink.reader",)
 _SECRET_RE = re.compile(r"(seq_(?:live|test)_[A-Za-z0-9_]+|Bearer\s+\S+|wst_[A-Za-z0-9_]+)")
 
 
@@ -55,12 +61,48 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one line of a kind through per ``window_s``; a kind is the logger
+    and the message with its numbers blanked (ports and timings vary)."""
+
+    def __init__(self, window_s: float = 60.0) -> None:
+        super().__init__()
+        self._window = window_s
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, _DIGITS.sub("#", record.getMessage()))
+        last = self._seen.get(kind)
+        if last is not None and record.created - last < self._window:
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()  # bounded: a flood of distinct lines is let through
+        self._seen[kind] = record.created
+        return True
+
+
+def configured_format() -> str | None:
+    """``json`` or ``text`` once ``setup_logging`` ran, else None."""
+    return _format
+
+
 def setup_logging(fmt: str = "json", level: str = "INFO") -> None:
+    global _format
+    _format = fmt
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # warnings.warn would write its own lines to stderr, between the JSON ones
+    logging.captureWarnings(True)
     # librdkafka and websockets are chatty at INFO/DEBUG
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # the registry client logs every HTTP request at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    for name in _REPEATING:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter())

@@ -423,6 +423,10 @@ class KafkaSink:
         """Wait until every pending record is acknowledged or the deadline passes.
 
         Returns how many are still unacknowledged (lost if the process exits).
+        Raises the latched :class:`DeliveryError` when Kafka refused a record
+        for good, before or during the flush, once the others had their
+        chance: a refusal seen only while draining at shutdown must not end
+        in a clean exit.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -432,4 +436,5 @@ class KafkaSink:
                 await self.rebuild()
             await asyncio.sleep(0.01)
         self._producer.poll(0)
+        self.raise_if_failed()
         return len(self._pending)
