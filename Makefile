@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DURATION ?= 30
 PYTEST_ARGS ?=
+# The broker of `make demo` (default tansu: needs no Java) and of the bench
+# (tansu, or kafka: Apache Kafka from Maven Central, needs java and mvn).
+# `make test` runs on Apache Kafka wherever java and mvn are on PATH, else on
+# tansu with a notice; BROKER=tansu|kafka forces one.
+BROKER ?=
 
 .PHONY: install demo test unit lint bench bench-floor clean
 
@@ -17,22 +22,23 @@ install: $(VENV)/.installed
 
 ## demo: broker + registry + simulator + connector on loopback for DURATION seconds
 demo: install
-	$(VENV)/bin/sequence-connector demo --duration $(DURATION) --summary-json demo-summary.json
+	$(VENV)/bin/sequence-connector demo --duration $(DURATION) --summary-json demo-summary.json \
+		--broker $(or $(BROKER),tansu)
 
 ## test: the whole suite (unit, integration with the real broker and registry, end-to-end)
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider $(if $(BROKER),--broker $(BROKER)) $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest -q tests/unit
 
 ## bench: the connector against peers and limits on the same feed (not part of `make test`)
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.run --broker $(or $(BROKER),tansu)
 
 ## bench-floor: the broker's own produce -> ack latency across producer settings (~2 minutes)
 bench-floor: install
-	$(PY) -m bench.floor
+	$(PY) -m bench.floor --broker $(or $(BROKER),tansu)
 
 lint: install
 	$(VENV)/bin/ruff check connector tests

@@ -23,7 +23,7 @@ from connector.errors import ConnectorError
 from connector.protocol.families import Family
 from connector.serde.registry import check_compatibility, register_schemas
 from connector.serde.schemas import SchemaSet
-from connector.sink.admin import ensure_topics, list_topics
+from connector.sink.admin import describe_topics, ensure_topics
 from connector.source.rest import SequenceRest
 
 OK, FAIL = 0, 1
@@ -69,15 +69,22 @@ def schemas_check(settings: Settings, out: TextIO) -> int:
     return OK
 
 
-def topics_create(settings: Settings, out: TextIO, partitions: int | None = None,
-                  replication_factor: int | None = None) -> int:
+def wanted_topics(settings: Settings, partitions: int | None = None
+                  ) -> list[tuple[str, int, dict[str, str]]]:
+    """(topic, partitions, config) of every topic the connector writes."""
     topics = topic_names(settings)
     parts = partitions or settings.kafka.partitions
-    rf = replication_factor if replication_factor is not None else (
-        settings.kafka.replication_factor)
     wanted = [(topics.topic(f), parts,
                {"cleanup.policy": "compact" if f in COMPACTED else "delete"}) for f in Family]
     wanted.append((topics.dlq, parts, {"cleanup.policy": "delete"}))
+    return wanted
+
+
+def topics_create(settings: Settings, out: TextIO, partitions: int | None = None,
+                  replication_factor: int | None = None) -> int:
+    rf = replication_factor if replication_factor is not None else (
+        settings.kafka.replication_factor)
+    wanted = wanted_topics(settings, partitions)
     result = ensure_topics(kafka_conf(settings), wanted, rf)
     out.writelines(f"{name:<32} {result[name]:<8} cleanup.policy={config['cleanup.policy']}\n" for name, _, config in wanted)
     return OK
@@ -140,11 +147,25 @@ async def _check_sequence(settings: Settings) -> str:
 
 
 def _check_kafka(settings: Settings) -> str:
-    names = list_topics(kafka_conf(settings), timeout_s=10)
-    topics = topic_names(settings)
-    ours = [t for t in topics.all_topics().values() if t in names]
+    wanted = wanted_topics(settings)
+    layout = describe_topics(kafka_conf(settings), [name for name, _, _ in wanted])
+    # A fills or orders topic with cleanup.policy=delete loses history the
+    # dedupe rebuild and consumers rely on; a different partition count moves
+    # keys to other partitions than the ones their history is in.
+    wrong = []
+    for name, partitions, config in wanted:
+        if name not in layout:
+            continue
+        has_parts, has_policy = layout[name]
+        if has_policy != config["cleanup.policy"]:
+            wrong.append(f"{name} has cleanup.policy={has_policy}, "
+                         f"needs {config['cleanup.policy']}")
+        if has_parts != partitions:
+            wrong.append(f"{name} has {has_parts} partitions, configured {partitions}")
+    if wrong:
+        raise ConnectorError("; ".join(wrong))
     return (f"{settings.kafka.bootstrap_servers} reachable, "
-            f"{len(ours)}/{len(Family)} connector topics exist")
+            f"{len(layout)}/{len(wanted)} connector topics exist with the right layout")
 
 
 def _check_registry(settings: Settings) -> str:

@@ -7,9 +7,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+)
 
-from connector.errors import FatalError
 from connector.sink.errors import kafka_error
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,25 @@ def ensure_topics(
     return result
 
 
-def list_topics(admin_conf: Mapping[str, Any], timeout_s: float = 10.0) -> set[str]:
-    """Names of the cluster's topics; FatalError when the cluster is unreachable."""
+def describe_topics(admin_conf: Mapping[str, Any], names: Iterable[str],
+                    timeout_s: float = 10.0) -> dict[str, tuple[int, str]]:
+    """{topic: (partitions, cleanup.policy)} for those of ``names`` that exist."""
     admin = AdminClient(dict(admin_conf), logger=log)
     try:
-        return set(admin.list_topics(timeout=timeout_s).topics)
+        meta = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
-        raise FatalError(f"cannot reach Kafka: {exc}") from exc
+        raise kafka_error("cannot list topics", exc) from None
+    present = [n for n in names if n in meta]
+    if not present:
+        return {}
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in present]
+    layout: dict[str, tuple[int, str]] = {}
+    for resource, fut in admin.describe_configs(resources, request_timeout=timeout_s).items():
+        try:
+            configs = fut.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise kafka_error(f"cannot describe topic {resource.name}", exc) from None
+        policy = configs.get("cleanup.policy")
+        layout[resource.name] = (len(meta[resource.name].partitions),
+                                 policy.value if policy is not None else "delete")
+    return layout
