@@ -18,12 +18,12 @@ from confluent_kafka.schema_registry import SchemaRegistryError
 
 from connector.app import COMPACTED, kafka_conf, registry_client, topic_names
 from connector.config import Settings
-from connector.control.reconnect import AuthError
 from connector.errors import ConnectorError
 from connector.protocol.families import Family
 from connector.serde.registry import check_compatibility, register_schemas
 from connector.serde.schemas import SchemaSet
 from connector.sink.admin import describe_topics, ensure_topics
+from connector.source.reconnect import AuthError
 from connector.source.rest import SequenceRest
 
 OK, FAIL = 0, 1

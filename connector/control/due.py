@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from connector.control.reconnect import AuthError
+from connector.source.reconnect import AuthError
 
 log = logging.getLogger(__name__)
 

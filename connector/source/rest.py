@@ -34,8 +34,8 @@ from tenacity import (
 )
 from yarl import URL
 
-from connector.control.reconnect import AuthError, parse_retry_after
 from connector.errors import ConnectorError, TransientError
+from connector.source.reconnect import AuthError, parse_retry_after
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from connector.control.handoff import BoundedHandoff, Inbound
-from connector.control.reconnect import AuthError, RetryLater, parse_retry_after, retrying
+from connector.source.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 
 log = logging.getLogger(__name__)
 

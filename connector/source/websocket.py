@@ -24,8 +24,8 @@ import orjson
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
 from connector.control.handoff import BoundedHandoff, Inbound
-from connector.control.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 from connector.errors import FatalError
+from connector.source.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 
 # decode_text=False: text frames arrive as bytes (for orjson)
 _WebSocket = ClientWebSocketResponse[Literal[False]]

@@ -14,7 +14,6 @@ from typing import Any
 from connector.bridge import Bridge
 from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
-from connector.control.reconnect import AuthError
 from connector.control.resnapshot import Resnapshotter
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
@@ -23,6 +22,7 @@ from connector.sandbox.simulator import Simulator, SimulatorConfig
 from connector.serde.schemas import SchemaSet
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
+from connector.source.reconnect import AuthError
 from connector.source.rest import SequenceRest
 
 KEY = "seq_test_key"

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from connector.control.reconnect import AuthError
 from connector.errors import TransientError
 from connector.sandbox.simulator import Simulator, SimulatorConfig
+from connector.source.reconnect import AuthError
 from connector.source.rest import RestError, RestUnavailable, SequenceRest
 
 KEY = "seq_test_key"
