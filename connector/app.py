@@ -33,6 +33,7 @@ from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import Resnapshotter
 from connector.dedupe.rebuild import rebuild_dedupe
+from connector.dedupe.window import dedupe_capacity
 from connector.errors import (
     BadInputError,
     ConnectorError,
@@ -156,7 +157,8 @@ class Connector:
         self.bridge = Bridge(
             topics=self.topics, encoder=self.encoder, metrics=self.metrics,
             instance=c.instance_id, max_frame_bytes=settings.sequence.max_frame_bytes,
-            carry_unknown=c.carry_unknown_fields, dedupe_capacity=c.dedupe_capacity)
+            carry_unknown=c.carry_unknown_fields,
+            dedupe_capacity=dedupe_capacity(settings))
         self.sink: KafkaSink | None = None
         self.readers: list[WebSocketReader | SseReader] = []
         self.ops: OpsServer | None = None

@@ -119,10 +119,15 @@ class ConnectorSettings:
     carry_unknown_fields: bool = True
     queue_max_records: int = 20_000
     queue_max_bytes: int = 64 * 1024 * 1024
-    dedupe_capacity: int = 1_000_000
-    # restart-safe dedupe: keys read back from the tail of each deduped topic
-    dedupe_rebuild_per_partition: int = 200_000
-    dedupe_rebuild_max_age_s: float = 7 * 24 * 3600.0
+    # identities remembered per deduped family; None: the window within which
+    # one can repeat, derived in connector.dedupe.window (an explicit number
+    # overrides it)
+    dedupe_capacity: int | None = None
+    # restart-safe dedupe: keys read back from the tail of each deduped topic,
+    # at most the window per partition; these two only shorten that read
+    # (per partition None, and max age 0: no shorter)
+    dedupe_rebuild_per_partition: int | None = None
+    dedupe_rebuild_max_age_s: float = 0.0
     drain_timeout_s: float = 30.0
     # how long start-up waits for the registry, Kafka and Sequence, retrying
     # with a log line each time; 0 waits forever (Kubernetes: /readyz says 503
@@ -328,6 +333,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError("config: connector.workers: must be 1..64")
     if s.connector.queue_max_records < 1 or s.connector.queue_max_bytes < 1024:
         raise ConfigError("config: connector.queue_max_records/bytes: must be positive")
+    c = s.connector
+    if c.dedupe_capacity is not None and c.dedupe_capacity < 1:
+        raise ConfigError("config: connector.dedupe_capacity: must be positive (or unset)")
+    if c.dedupe_rebuild_per_partition is not None and c.dedupe_rebuild_per_partition < 0:
+        raise ConfigError("config: connector.dedupe_rebuild_per_partition: must be >= 0")
+    if c.dedupe_rebuild_max_age_s < 0:
+        raise ConfigError("config: connector.dedupe_rebuild_max_age_s: must be >= 0 (0: any age)")
     if s.observe.log_format not in ("json", "text"):
         raise ConfigError("config: observe.log_format: must be json or text")
     bad = set(s.observe.stale_limits_s) - set(_FAMILIES)

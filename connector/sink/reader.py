@@ -8,6 +8,7 @@ only the first (its ListOffsets 'latest' is short).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -164,7 +165,7 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
         if high > 0 and start < high:
             ends[p] = high
             starts.append(TopicPartition(topic, p, start))
-    keys: dict[int, list[bytes]] = {p: [] for p in ends}
+    keys: dict[int, list[tuple[int, bytes]]] = {p: [] for p in ends}
     if not starts:
         return []
     consumer.assign(starts)
@@ -189,8 +190,12 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
             continue  # a partition already read to its end
         # bounded by the end taken above: records written since (a live
         # producer, another replica) are not part of the state being rebuilt
-        if offset < end and key is not None and msg.timestamp()[1] >= since_ms:
-            keys[part].append(key)
+        ts = msg.timestamp()[1]
+        if offset < end and key is not None and ts >= since_ms:
+            keys[part].append((ts, key))
         if offset >= end - 1:
             ends.pop(part)
-    return [k for p in sorted(keys) for k in keys[p]]
+    # Oldest first across partitions, by record time (each partition keeps its
+    # own order): a bounded dedupe store fed these keeps the newest ones.
+    merged = heapq.merge(*(keys[p] for p in sorted(keys)), key=lambda tk: tk[0])
+    return [key for _, key in merged]

@@ -1,0 +1,114 @@
+"""The dedupe window: derived from what can repeat, bounded, oldest forgotten first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from connector.bridge import Bridge
+from connector.config import ConfigError, load_settings
+from connector.control.backfill import Backfiller
+from connector.control.handoff import BoundedHandoff, Inbound
+from connector.dedupe.store import DedupeStore
+from connector.dedupe.window import (
+    HEADROOM,
+    LIFECYCLE_REPLAY,
+    LIVE_PATHS,
+    STREAM_BUFFER,
+    dedupe_capacity,
+    dedupe_window,
+)
+from connector.normalize.examples import example_payload
+from connector.observe.metrics import Metrics
+from connector.protocol.families import Family
+from connector.serde.schemas import SchemaSet
+from connector.serde.topics import TopicNames
+from connector.serde.wire import WireEncoder
+from connector.source.rest import SequenceRest
+
+SCHEMAS = SchemaSet.load()
+IDS = {f: i + 1 for i, f in enumerate(Family)}
+
+
+def test_window_is_the_sum_of_what_can_repeat_with_headroom() -> None:
+    # defaults: 100 rows x 50 pages of backfill, two 4096-entry live paths, 128 replayed
+    assert dedupe_window(100, 50) == 2 * (2 * 4096 + 128 + 100 * 50) == 26_640
+    assert dedupe_window(1000, 50) - dedupe_window(100, 50) == HEADROOM * 900 * 50
+    assert STREAM_BUFFER == 4096 and LIFECYCLE_REPLAY == 128 and LIVE_PATHS == 2
+
+
+def test_capacity_derived_from_settings_unless_overridden() -> None:
+    derived = load_settings(env={})
+    assert derived.connector.dedupe_capacity is None
+    assert dedupe_capacity(derived) == dedupe_window(100, 50)
+    deeper = load_settings(env={"SEQCONN__SEQUENCE__BACKFILL_MAX_PAGES": "200"})
+    assert dedupe_capacity(deeper) == dedupe_window(100, 200)
+    fixed = load_settings(env={"SEQCONN__CONNECTOR__DEDUPE_CAPACITY": "5000"})
+    assert dedupe_capacity(fixed) == 5000
+    with pytest.raises(ConfigError, match="connector.dedupe_capacity"):
+        load_settings(env={"SEQCONN__CONNECTOR__DEDUPE_CAPACITY": "0"})
+
+
+def test_store_bounded_by_the_window_and_evicts_oldest_first() -> None:
+    window = dedupe_window(100, 50)
+    store = DedupeStore(window)
+    for i in range(window + 500):
+        assert store.first_time(f"ex-{i}")
+    assert len(store) == window and store.evictions == 500
+    assert all(f"ex-{i}" not in store for i in range(500))  # the oldest went first
+    assert "ex-500" in store and f"ex-{window + 499}" in store
+    # a duplicate still inside the window is dropped ...
+    assert not store.first_time("ex-500") and store.hits == 1
+    # ... and one from before it is not remembered (the compacted topic keeps one copy)
+    assert store.first_time("ex-0")
+
+
+def test_seed_keeps_the_newest_and_counts_no_hits() -> None:
+    store = DedupeStore(3)
+    for identity in ("a", "b", "c", "a", "d"):  # oldest first, as rebuild reads them
+        store.seed(identity)
+    assert len(store) == 3 and store.hits == 0
+    assert "b" not in store and all(i in store for i in ("c", "a", "d"))
+
+
+def _fill(n: int) -> Inbound:
+    data = dict(example_payload(Family.fills), venue_execution_id=f"kraken-{n}")
+    return Inbound(source="ws", stream="stream", recv_ns=n, epoch=1,
+                   raw=orjson.dumps({"channel": "fills", "data": data}))
+
+
+def test_bridge_drops_a_duplicate_within_the_derived_window() -> None:
+    settings = load_settings(env={})
+    window = dedupe_capacity(settings)
+    metrics = Metrics()
+    bridge = Bridge(topics=TopicNames(), encoder=WireEncoder(SCHEMAS, IDS), metrics=metrics,
+                    instance="test", max_frame_bytes=65536, carry_unknown=True,
+                    dedupe_capacity=window)
+    assert len(bridge.process(_fill(0))) == 1
+    for n in range(1, window):
+        bridge.process(_fill(n))
+    store = bridge.dedupe[Family.fills]
+    assert len(store) == window
+    assert bridge.process(_fill(0)) == [], "the oldest identity is still inside the window"
+    assert metrics.dedupe_hits.labels("fills")._value.get() == 1
+    bridge.process(_fill(window))  # one more pushes the oldest out
+    assert len(store) == window and "kraken-0" not in store
+    assert bridge.process(_fill(1)) == [], "the next oldest is still remembered"
+
+
+def _order(oid: str, ts: int) -> dict[str, Any]:
+    return {"node_order_id": oid, "updated_unix_ns": ts}
+
+
+def test_backfill_order_memory_is_bounded_by_the_window() -> None:
+    bf = Backfiller(SequenceRest("http://127.0.0.1:9", "k"), BoundedHandoff(10, 10_000),
+                    Metrics(), known=lambda family, row: False, page_size=10, max_pages=2)
+    window = dedupe_window(10, 2)
+    for n in range(window + 10):
+        bf.observe("orders", _order(f"o{n}", 1000 + n))
+    assert len(bf._orders) == window
+    # forgotten orders fall back to the watermark rule; remembered ones are still checked
+    assert not bf.is_stale("orders", _order("o0", 1))
+    assert bf.is_stale("orders", _order(f"o{window + 9}", 1))
