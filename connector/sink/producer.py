@@ -59,6 +59,14 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 # guarantees the README promises.
 PINNED = {"enable.idempotence": True, "acks": "all"}
 
+# A record's Kafka timestamp is the vendor's event time, so sinks that
+# partition or retain by record time place backfilled history where it
+# happened. An event time this far ahead of our clock is a clock fault, not
+# an event: it gets the producer's time instead, because Kafka 4 refuses
+# CreateTime more than message.timestamp.after.max.ms (1 h by default) ahead,
+# and a refused record would stop the connector.
+MAX_EVENT_TIME_AHEAD_MS = 5 * 60 * 1000
+
 # Errors after which the same records are produced again on a new producer.
 RESEND = {
     KafkaError._FATAL,
@@ -190,7 +198,8 @@ class KafkaSink:
         """Enqueue one record without blocking; QueueFull when there is no room.
 
         ``recv_ns`` (socket receive) and ``event_ns`` (vendor time) are handed
-        back to ``on_acked`` with the acknowledgement, for the latency metrics.
+        back to ``on_acked`` with the acknowledgement, for the latency metrics;
+        ``event_ns`` is also the record's Kafka timestamp (0: the producer's time).
         """
         if self._first_error is not None:
             raise self._first_error
@@ -202,11 +211,16 @@ class KafkaSink:
         self._pending[seq] = record
 
     def _enqueue(self, seq: int, record: Pending) -> None:
+        # 0 lets librdkafka stamp the producer's time (no event time, or a bad one)
+        timestamp_ms = record[P_EVENT] // 1_000_000
+        if timestamp_ms < 0 or timestamp_ms > time.time() * 1000 + MAX_EVENT_TIME_AHEAD_MS:
+            timestamp_ms = 0
         try:
             self._producer.produce(
                 record[P_TOPIC], value=record[P_VALUE], key=record[P_KEY],
                 headers=record[P_HEADERS],  # type: ignore[arg-type]  # a list at run time
                 on_delivery=partial(self._delivered, seq, self._generation),
+                timestamp=timestamp_ms,
             )
         except BufferError:
             raise QueueFull("producer queue full") from None
