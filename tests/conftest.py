@@ -2,7 +2,7 @@
 
 Factories in the quix-streams style: tests ask for ``topic_factory`` and get
 a new uuid-named topic each call, so tests share a broker without sharing
-state. No mocks: see DESIGN.md, "Real infrastructure in tests".
+state. No mocks: see docs/DESIGN.md, "Real infrastructure in tests".
 
 ``--broker kafka|tansu`` picks the broker every test runs on: Apache Kafka
 (KRaft, jars from Maven Central, connector/sandbox/kafka.py) by default where

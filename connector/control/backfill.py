@@ -1,6 +1,6 @@
 """Backfill orders, fills and TCA reports from REST after a gap or a reconnect.
 
-Trading events must not be lost (DESIGN.md, delivery semantics), and REST
+Trading events must not be lost (docs/DESIGN.md, delivery semantics), and REST
 keeps their history, newest first. After a gap or a reconnect the worker
 pages back from the newest item until it reaches what was already written,
 then puts the recovered items on the hand-off oldest first, behind a control

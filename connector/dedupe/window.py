@@ -7,7 +7,7 @@ source of repeats has its own bound, set by Sequence or by our settings:
   at most ``backfill_page_size * backfill_max_pages`` items, newest first;
   every one of them may already have been written;
 - Sequence buffers at most 4096 entries per client and topic
-  (streams.md, "Lagged-client semantics"; beyond that it drops them and
+  (docs/upstream/streams.md, "Lagged-client semantics"; beyond that it drops them and
   says so with a Gap). A TCA report can arrive on two live paths, the
   unified socket and the SSE stream, and the later copy trails the earlier
   by at most the slower path's buffer; events still buffered when a
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 from connector.config import Settings
 
-# Sequence's per-client, per-topic buffer (streams.md, "Lagged-client semantics").
+# Sequence's per-client, per-topic buffer (docs/upstream/streams.md, "Lagged-client
+# semantics").
 STREAM_BUFFER = 4096
 # TCA reports come on /v1/stream and on /v1/tca/stream; a copy on one path
 # trails the other by at most one buffer.
 LIVE_PATHS = 2
-# Each connect of a lifecycle socket replays the last 128 events (streams.md).
+# Each connect of a lifecycle socket replays the last 128 events
+# (docs/upstream/streams.md, lifecycle streams).
 LIFECYCLE_REPLAY = 128
 # While a backfill pages back (up to max_pages REST calls, each retried
 # within its budget), the live stream keeps adding new identities and pushes

@@ -1,5 +1,5 @@
 """The vendor's documented example payloads, one per family, verbatim from
-upstream/streams.md (traces and alerts: the simulator's shape, since the
+docs/upstream/streams.md (traces and alerts: the simulator's shape, since the
 vendor documents none). Tests, docs and the simulator share them so that
 "the documented payload normalises" is checked in one place.
 

@@ -1,7 +1,7 @@
 """Sequence's REST API: the one place the connector speaks plain HTTP to Sequence.
 
 Used for re-snapshots (quotes, funding rates) and backfill (orders, fills,
-TCA pages). The retry policy is the vendor SDK's, from ``upstream/rest.md``:
+TCA pages). The retry policy is the vendor SDK's, from ``docs/upstream/rest.md``:
 
 - 429: wait ``Retry-After`` seconds when given, else exponential backoff
   capped at ``backoff_cap_s``;

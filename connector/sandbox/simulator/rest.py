@@ -1,4 +1,4 @@
-"""REST endpoints of ``upstream/rest.md``, answered from the live simulator state.
+"""REST endpoints of ``docs/upstream/rest.md``, answered from the live simulator state.
 
 Shapes chosen where the vendor gives none:
 
