@@ -16,6 +16,7 @@ calls, and a request inside the interval is deferred, never dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,10 @@ PRICE_FIELDS = ("symbol", "instrument_type", "best_bid_px_1e9", "best_bid_sz_1e8
                 "best_bid_venue", "best_ask_px_1e9", "best_ask_sz_1e8", "best_ask_venue",
                 "spread_bps", "ts_ns")
 TRADING_CHANNELS = frozenset({"orders", "fills", "tca"})
+# Channels whose last fetch time is remembered before expired ones are
+# dropped. Channels are named by the server's Gap frames, so nothing else
+# bounds them; a time already passed means the same as no entry.
+MAX_REMEMBERED_CHANNELS = 1024
 
 Backfill = Callable[[str, int, str], None]
 
@@ -121,7 +126,18 @@ class Resnapshotter(DueWork):
         self._request(channel, epoch, reason)
 
     async def _serve(self, channel: str, request: Request) -> None:
+        self._forget_expired()
         await self.snapshot(channel, request.epoch, request.reason)
+
+    def _forget_expired(self) -> None:
+        """Drop not-before times already passed, for channels not pending again."""
+        if len(self._not_before) <= MAX_REMEMBERED_CHANNELS:
+            return
+        now = asyncio.get_running_loop().time()
+        for key in [k for k, t in self._not_before.items()
+                    if t <= now and k not in self._pending]:
+            del self._not_before[key]
+            self._failures.pop(key, None)
 
     async def snapshot(self, channel: str, epoch: int, reason: str) -> None:
         """Fetch one channel's state and put control + snapshot items on the hand-off.

@@ -1,7 +1,9 @@
-"""The dedupe window: derived from what can repeat, bounded, oldest forgotten first."""
+"""Bounded state: the dedupe window derived from what can repeat, oldest forgotten first;
+the backfill's order memory and the re-snapshot times per channel bounded too."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ from connector.bridge import Bridge
 from connector.config import ConfigError, load_settings
 from connector.control.backfill import Backfiller
 from connector.control.handoff import BoundedHandoff, Inbound
+from connector.control.resnapshot import MAX_REMEMBERED_CHANNELS, Resnapshotter
 from connector.dedupe.store import DedupeStore
 from connector.dedupe.window import (
     HEADROOM,
@@ -112,3 +115,26 @@ def test_backfill_order_memory_is_bounded_by_the_window() -> None:
     # forgotten orders fall back to the watermark rule; remembered ones are still checked
     assert not bf.is_stale("orders", _order("o0", 1))
     assert bf.is_stale("orders", _order(f"o{window + 9}", 1))
+
+
+def test_resnapshot_forgets_expired_channels_named_by_gaps() -> None:
+    """Gap frames name the channel, so the server decides how many there are: the
+    per-channel not-before times stay bounded once they have passed."""
+
+    async def scenario() -> Resnapshotter:
+        handoff = BoundedHandoff(10_000, 10_000_000)
+        resnap = Resnapshotter(SequenceRest("http://127.0.0.1:9", "k"), handoff, Metrics(),
+                               min_interval_s=0.0)
+        loop = asyncio.get_running_loop()
+        for n in range(MAX_REMEMBERED_CHANNELS * 2):
+            channel = f"fair_price:U{n}"  # no REST snapshot: a control record only
+            resnap.request(channel, 1, "gap")
+            await resnap._take(channel, loop)
+            await handoff.get_batch(10)
+        resnap.request("fair_price:pending", 1, "gap")
+        return resnap
+
+    resnap = asyncio.run(scenario())
+    assert resnap.completed == MAX_REMEMBERED_CHANNELS * 2
+    assert len(resnap._not_before) <= MAX_REMEMBERED_CHANNELS + 1
+    assert resnap.pending == {"fair_price:pending"}
