@@ -119,7 +119,7 @@ def _orphan_watch(parent: int) -> None:
 def _worker_main(config: str | None, overrides: dict[str, dict[str, Any]],
                  parent: int) -> None:
     """Entry point of a worker process (spawned: a fresh interpreter)."""
-    from connector.cli import run_settings_exit_code
+    from connector.process import run_settings_exit_code
 
     threading.Thread(target=_orphan_watch, args=(parent,), daemon=True,
                      name="orphan-watch").start()

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from connector.cli import EXIT_FATAL
+from connector.process import EXIT_FATAL
 from connector.demo import SimulatorThread
 from connector.protocol.families import Family
 from connector.sandbox.simulator import SimulatorConfig

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.cli import EXIT_STARTUP_TIMEOUT
+from connector.process import EXIT_STARTUP_TIMEOUT
 from connector.demo import SimulatorThread
 from connector.protocol.families import Family
 from connector.sandbox.broker import free_port
