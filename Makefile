@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tansu with a notice; BROKER=tansu|kafka forces one.
 BROKER ?=
 
-.PHONY: install demo test unit lint bench bench-floor clean
+.PHONY: install demo test unit lint bench bench-floor soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ bench: install
 ## bench-floor: the broker's own produce -> ack latency across producer settings (~2 minutes)
 bench-floor: install
 	$(PY) -m bench.floor --broker $(or $(BROKER),tansu)
+
+## soak: connector RSS under steady load, sampled every 10 s (DURATION s, default 1800; RATE
+## simulated events/s, default 3000); writes bench/results/soak.{json,md}, exit 1 unless flat
+soak: install
+	$(PY) -m bench.soak --duration $(if $(filter file,$(origin DURATION)),1800,$(DURATION)) \
+		--rate $(or $(RATE),3000)
 
 lint: install
 	$(VENV)/bin/ruff check connector tests
