@@ -151,6 +151,48 @@ class ClusterOptions:
     start_timeout_s: float = 60.0
 
 
+# -- secured listeners and ACLs: server.properties for ClusterOptions.properties --------
+# Listener-prefixed (``listener.name.<name lower-cased>.``) so PLAINTEXT and
+# CONTROLLER stay as they are: the harness, the readback and the nodes
+# themselves keep using them.
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+def scram_listener_properties(listener: str,
+                              mechanisms: Iterable[str] = ("SCRAM-SHA-512",)) -> dict[str, str]:
+    """SASL/SCRAM on ``listener`` (its protocol SASL_PLAINTEXT or SASL_SSL).
+
+    Users come from ``ClusterOptions.scram_users`` (written at format time)
+    or the admin API (AlterUserScramCredentials) once the node runs."""
+    prefix = f"listener.name.{listener.lower()}."
+    wanted = list(mechanisms)
+    props = {f"{prefix}sasl.enabled.mechanisms": ",".join(wanted)}
+    for mechanism in wanted:
+        props[f"{prefix}{mechanism.lower()}.sasl.jaas.config"] = f"{SCRAM_LOGIN_MODULE} required;"
+    return props
+
+
+def ssl_listener_properties(listener: str, keystore_pem: Path) -> dict[str, str]:
+    """TLS on ``listener`` (SSL or SASL_SSL) from one PEM file holding the
+    broker's unencrypted PKCS#8 key and its certificate chain; no client
+    certificate is asked for."""
+    prefix = f"listener.name.{listener.lower()}."
+    return {f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(keystore_pem)}
+
+
+def authorizer_properties(super_users: Iterable[str] = ("User:ANONYMOUS",)) -> dict[str, str]:
+    """KRaft's StandardAuthorizer with nothing allowed without an ACL.
+
+    PLAINTEXT and CONTROLLER clients are ``User:ANONYMOUS``: the nodes talk
+    to each other that way, so it stays a super user by default (and the
+    PLAINTEXT listener an open door for the test's own reads)."""
+    return {"authorizer.class.name": STANDARD_AUTHORIZER,
+            "super.users": ";".join(super_users),
+            "allow.everyone.if.no.acl.found": "false"}
+
+
 class KafkaNode:
     """One combined broker+controller JVM of a cluster."""
 
