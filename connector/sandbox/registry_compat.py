@@ -16,9 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import avro.errors
-import avro.schema
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from connector.sandbox import SandboxExtraMissing
+
+try:
+    import avro.errors
+    import avro.schema
+    from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+except ModuleNotFoundError as exc:  # Apache avro comes with the sandbox extra only
+    raise SandboxExtraMissing("the development schema registry", exc) from None
 
 # Confluent's default for a fresh registry.
 DEFAULT_LEVEL = "BACKWARD"
