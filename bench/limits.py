@@ -215,14 +215,14 @@ def limit_produce_latency(*, frames_path: str, events: int, bootstrap: str, pref
 def _bridge_and_frames(frames_path: str, events: int) -> tuple[Any, list[Any]]:
     """A bridge as the connector builds it, and the feed's frames as it receives them."""
     from connector.bridge import Bridge
-    from connector.control.handoff import Inbound
+    from connector.handoff import StreamFrame
     from connector.observe.metrics import Metrics
 
     bridge = Bridge(topics=TopicNames(prefix="bench"), encoder=_encoder(), metrics=Metrics(),
                     instance="bench", max_frame_bytes=1 << 20, carry_unknown=True,
                     dedupe_capacity=1_000_000)
     now = time.time_ns()
-    items = [Inbound(source="ws", stream="stream", raw=f, recv_ns=now, epoch=1)
+    items = [StreamFrame(raw=f, recv_ns=now, epoch=1)
              for f in read_frames(Path(frames_path), events)]
     return bridge, items
 

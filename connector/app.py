@@ -27,10 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from connector.bridge import Bridge, OutRecord
+from connector.bridge import Bridge
 from connector.config import ConfigError, Settings
 from connector.control.backfill import Backfiller
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import Resnapshotter
 from connector.dedupe.rebuild import rebuild_dedupe
 from connector.dedupe.window import dedupe_capacity
@@ -42,6 +41,7 @@ from connector.errors import (
     StartupTimeoutError,
     TransientError,
 )
+from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
 from connector.observe.logs import mask
@@ -376,9 +376,8 @@ class Connector:
 
     # -- session events ---------------------------------------------------------
     async def _control(self, kind: ControlKind, topic: str, epoch: int, **kw: Any) -> None:
-        await self.handoff.put(Inbound(
-            source="connector", stream="control", raw=None, recv_ns=time.time_ns(),
-            epoch=epoch, channel=topic, control=(kind, topic, kw)))
+        await self.handoff.put(ControlRequest(kind=kind, topic=topic, fields=kw,
+                                              recv_ns=time.time_ns(), epoch=epoch))
 
     async def _stream_session(
         self, epoch: int, subscribed: Sequence[str], rejected: Sequence[tuple[str, str]]
@@ -453,10 +452,11 @@ class Connector:
             self.metrics.queue_depth.set(len(self.handoff))
             backfiller = self.backfiller
             for item in batch:
-                if (item.stream == "backfill" and backfiller is not None and item.family
-                        and item.data is not None and backfiller.is_stale(item.family, item.data)):
+                if (type(item) is RestRecord and item.kind is RestKind.backfill
+                        and backfiller is not None
+                        and backfiller.is_stale(item.family, item.data)):
                     continue  # an order state older than one already written
-                for out in self._outputs(item):
+                for out in self.bridge.process(item):
                     if out.source_data is not None and backfiller is not None:
                         assert out.family is not None
                         backfiller.observe(out.family.value, out.source_data)
@@ -474,12 +474,6 @@ class Connector:
                                         dead.recv_ns)
             sink.poll(0)
             self.metrics.producer_queue.set(sink.queue_length())
-
-    def _outputs(self, item: Inbound) -> list[OutRecord]:
-        if item.control is not None:
-            kind, topic, kw = item.control
-            return [self.bridge.control(kind, topic, item.epoch, **kw)]
-        return self.bridge.process(item)
 
     def _topic_metrics(self, topic: str) -> tuple[Any, Any, Any]:
         m = self.metrics

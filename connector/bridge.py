@@ -17,9 +17,16 @@ from typing import Any
 
 import orjson
 
-from connector.control.handoff import Inbound
 from connector.dedupe.store import DedupeStore
 from connector.errors import BadInputError, DecodeError
+from connector.handoff import (
+    ControlRequest,
+    Inbound,
+    LifecycleFrame,
+    RestRecord,
+    SseFrame,
+    StreamFrame,
+)
 from connector.normalize.records import (
     ControlKind,
     NormalizedRecord,
@@ -139,23 +146,26 @@ class Bridge:
             return [self._dead_letter(item, exc)]
 
     def _process(self, item: Inbound) -> list[OutRecord]:
-        if item.data is not None and item.family is not None:
+        if type(item) is StreamFrame:  # the volume: first, and no isinstance walk
+            return self._stream_frame(item)
+        if isinstance(item, RestRecord):
             family = Family(item.family)
             return self._record(self._route(family, item, item.channel), item.data, item,
                                 item.channel)
-        if item.stream == "stream":
-            return self._stream_frame(item)
-        if item.source == "sse":
-            family, data = decode_sse_event(item.event or "message", item.raw or b"", self._max)
+        if isinstance(item, SseFrame):
+            family, data = decode_sse_event(item.event or "message", item.raw, self._max)
             channel = f"sse:{item.stream}"
             return self._record(self._route(family, item, channel), data, item, channel)
-        # lifecycle sockets
-        data = decode_lifecycle_frame(item.raw or b"", self._max)
-        family = LIFECYCLE_KINDS[data["kind"]]
-        return self._record(self._route(family, item, item.stream), data, item, item.stream)
+        if isinstance(item, LifecycleFrame):
+            data = decode_lifecycle_frame(item.raw, self._max)
+            family = LIFECYCLE_KINDS[data["kind"]]
+            return self._record(self._route(family, item, item.stream), data, item, item.stream)
+        if isinstance(item, ControlRequest):
+            return [self.control(item.kind, item.topic, item.epoch, **item.fields)]
+        raise TypeError(f"not a hand-off item: {item!r}")
 
-    def _stream_frame(self, item: Inbound) -> list[OutRecord]:
-        frame = decode_stream_frame(item.raw or b"", self._max)
+    def _stream_frame(self, item: StreamFrame) -> list[OutRecord]:
+        frame = decode_stream_frame(item.raw, self._max)
         if isinstance(frame, Envelope):
             # on /v1/stream the channel decides the family: one lookup
             channel = frame.channel
@@ -293,10 +303,13 @@ class Bridge:
     def _dead_letter(self, item: Inbound, exc: BadInputError) -> OutRecord:
         self.dlq_count += 1
         self._m.dlq_records.labels(exc.stage).inc()
-        raw = item.raw
-        if raw is None:
-            raw = orjson.dumps(item.data, default=str)
-        elif isinstance(raw, str):
+        if isinstance(item, RestRecord):
+            raw: bytes | str = orjson.dumps(item.data, default=str)
+        elif isinstance(item, ControlRequest):
+            raw = orjson.dumps(item.fields, default=str)
+        else:
+            raw = item.raw
+        if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogatepass")
         headers = _headers(self._fixed(item, item.channel), item.recv_ns)
         headers += [(H_STAGE, exc.stage.encode()), (H_ERROR, exc.reason[:1000].encode()),

@@ -10,27 +10,113 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from connector.normalize.records import ControlKind
+
+# One class per kind of input, so the bridge tells them apart by type, not by
+# string tags. ``source`` is the ``sequence.source`` header of what they become;
+# ``stream`` names where they came from (dead-letter and log context);
+# ``channel`` is the Sequence topic when it is known before decoding.
+# ``size()`` is what the hand-off's byte bound counts.
+
+_DECODED_SIZE = 256  # an estimate for items that arrive already decoded
 
 
 @dataclass(slots=True)
-class Inbound:
-    """One unit of input, as received, before any decoding."""
+class StreamFrame:
+    """One frame of the unified ``/v1/stream`` WebSocket, undecoded."""
 
-    source: str  # ws | sse | rest | connector (header "source")
-    stream: str  # stream | new_markets | market_resolved | alerts | tca | control
-    raw: bytes | str | None
+    source: ClassVar[str] = "ws"
+    stream: ClassVar[str] = "stream"
+    channel: ClassVar[None] = None
+    raw: bytes | str
     recv_ns: int
     epoch: int = 0
-    event: str | None = None  # SSE event name
-    family: str | None = None  # already known (REST, connector-made records)
-    data: dict[str, Any] | None = field(default=None)  # already decoded (REST, control)
-    channel: str | None = None  # Sequence topic for REST/control items
-    control: Any = None  # (kind, topic, kwargs) for connector-made control records
 
     def size(self) -> int:
-        return len(self.raw) if self.raw is not None else 256
+        return len(self.raw)
+
+
+@dataclass(slots=True)
+class LifecycleFrame:
+    """One frame of a lifecycle socket (``stream``: new_markets | market_resolved)."""
+
+    source: ClassVar[str] = "ws"
+    channel: ClassVar[None] = None
+    stream: str
+    raw: bytes | str
+    recv_ns: int
+    epoch: int = 0
+
+    def size(self) -> int:
+        return len(self.raw)
+
+
+@dataclass(slots=True)
+class SseFrame:
+    """One Server-Sent Event, undecoded (``stream``: alerts | tca; ``event``: its event name)."""
+
+    source: ClassVar[str] = "sse"
+    channel: ClassVar[None] = None
+    stream: str
+    event: str | None
+    raw: bytes | str
+    recv_ns: int
+    epoch: int = 0
+
+    def size(self) -> int:
+        return len(self.raw)
+
+
+class RestKind(StrEnum):
+    resnapshot = "resnapshot"  # market data after a gap or a reconnect
+    backfill = "backfill"  # orders, fills, tca missed while away
+
+
+@dataclass(slots=True)
+class RestRecord:
+    """One record fetched from Sequence's REST API, already decoded."""
+
+    source: ClassVar[str] = "rest"
+    kind: RestKind
+    family: str
+    data: dict[str, Any]
+    channel: str
+    recv_ns: int
+    epoch: int = 0
+
+    @property
+    def stream(self) -> str:
+        return self.kind.value
+
+    def size(self) -> int:
+        return _DECODED_SIZE
+
+
+@dataclass(slots=True)
+class ControlRequest:
+    """A control record the connector itself asks for (gap, reconnect, backfill...)."""
+
+    source: ClassVar[str] = "connector"
+    stream: ClassVar[str] = "control"
+    kind: ControlKind
+    topic: str  # the Sequence topic (or family, socket) it is about
+    fields: dict[str, Any]  # keyword arguments of Bridge.control: reason, dropped, detail
+    recv_ns: int
+    epoch: int = 0
+
+    @property
+    def channel(self) -> str:
+        return self.topic
+
+    def size(self) -> int:
+        return _DECODED_SIZE
+
+
+Inbound = StreamFrame | LifecycleFrame | SseFrame | RestRecord | ControlRequest
 
 
 class BoundedHandoff:

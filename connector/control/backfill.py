@@ -34,8 +34,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from connector.control.due import DueWork, Request
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.dedupe.window import dedupe_window
+from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.source.rest import PageKind, SequenceRest
@@ -197,15 +197,14 @@ class Backfiller(DueWork):
                     and (floor is None or (_int(r.get("updated_unix_ns")) or 0) >= floor)]
         else:
             rows = [r for r in rows if not self._is_known(family, r)]
-        await self._handoff.put(Inbound(
-            source="connector", stream="control", raw=None, recv_ns=time.time_ns(),
-            epoch=epoch, channel=family,
-            control=(ControlKind.backfill, family, {"reason": reason})))
+        await self._handoff.put(ControlRequest(
+            kind=ControlKind.backfill, topic=family, fields={"reason": reason},
+            recv_ns=time.time_ns(), epoch=epoch))
         now = time.time_ns()
         for row in rows:
-            await self._handoff.put(Inbound(
-                source="rest", stream="backfill", raw=None, recv_ns=now, epoch=epoch,
-                family=family, data=row, channel=family))
+            await self._handoff.put(RestRecord(
+                kind=RestKind.backfill, family=family, data=row, channel=family,
+                recv_ns=now, epoch=epoch))
         if rows:
             self._m.backfilled.labels(family).inc(len(rows))
         log.info("backfill", extra={"family": family, "fetched": len(collected),

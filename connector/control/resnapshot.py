@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connector.control.due import DueWork, Request
-from connector.control.handoff import BoundedHandoff, Inbound
+from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.protocol.channels import split_channel
@@ -167,15 +167,14 @@ class Resnapshotter(DueWork):
             return
         await self._put_control(channel, epoch, reason)
         for data in rows:
-            await self._handoff.put(Inbound(
-                source="rest", stream="resnapshot", raw=None, recv_ns=now, epoch=epoch,
-                family=family, data=data, channel=channel))
+            await self._handoff.put(RestRecord(
+                kind=RestKind.resnapshot, family=family, data=data, channel=channel,
+                recv_ns=now, epoch=epoch))
         self._m.resnapshots.labels(family).inc()
         log.info("re-snapshot", extra={"channel": channel, "records": len(rows),
                                        "epoch": epoch})
 
     async def _put_control(self, channel: str, epoch: int, reason: str) -> None:
-        await self._handoff.put(Inbound(
-            source="connector", stream="control", raw=None, recv_ns=time.time_ns(),
-            epoch=epoch, channel=channel,
-            control=(ControlKind.resnapshot, channel, {"reason": reason})))
+        await self._handoff.put(ControlRequest(
+            kind=ControlKind.resnapshot, topic=channel, fields={"reason": reason},
+            recv_ns=time.time_ns(), epoch=epoch))

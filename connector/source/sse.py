@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from connector.control.handoff import BoundedHandoff, Inbound
+from connector.handoff import BoundedHandoff, SseFrame
 from connector.source.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,9 @@ class SseReader:
                     if ev.id:
                         self._last_id = ev.id
                     self.frames += 1
-                    await self._handoff.put(Inbound(
-                        source="sse", stream=self.name, raw=ev.data, recv_ns=time.time_ns(),
-                        epoch=self.epoch, event=ev.event))
+                    await self._handoff.put(SseFrame(
+                        stream=self.name, event=ev.event, raw=ev.data,
+                        recv_ns=time.time_ns(), epoch=self.epoch))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise RetryLater(f"sse:{self.name}: {exc}") from None
         raise RetryLater(f"sse:{self.name}: stream ended")

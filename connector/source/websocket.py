@@ -17,14 +17,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import aiohttp
 import orjson
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.errors import FatalError
+from connector.handoff import BoundedHandoff, Inbound, LifecycleFrame, StreamFrame
 from connector.source.reconnect import AuthError, RetryLater, parse_retry_after, retrying
 
 # decode_text=False: text frames arrive as bytes (for orjson)
@@ -87,6 +88,9 @@ class WebSocketReader:
         self._subscribe = list(subscribe) if subscribe is not None else None
         self._parse_ack = parse_ack
         self._on_session = on_session
+        # the unified stream subscribes; a lifecycle socket only listens
+        self._frame: Callable[[str | bytes, int, int], Inbound] = (
+            StreamFrame if subscribe is not None else partial(LifecycleFrame, name))
         # The client closes with 1009 above max_msg_size; frames between our
         # own limit and 4x it still arrive and go to the dead-letter topic.
         self._ws_max_size = max(max_frame_bytes * 4, 4 * 1024 * 1024)
@@ -242,7 +246,7 @@ class WebSocketReader:
         """Hand one frame on if there is room now (the common case, no
         coroutine); otherwise return it for ``_wait_for_room``."""
         self.frames += 1
-        item = Inbound("ws", self.name, raw, time.time_ns(), self.epoch)
+        item = self._frame(raw, time.time_ns(), self.epoch)
         return None if self._handoff.offer(item) else item
 
     async def _wait_for_room(self, item: Inbound) -> None:

@@ -13,8 +13,14 @@ from typing import Any
 
 from connector.bridge import Bridge
 from connector.control.backfill import Backfiller
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import Resnapshotter
+from connector.handoff import (
+    BoundedHandoff,
+    ControlRequest,
+    Inbound,
+    RestKind,
+    RestRecord,
+)
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.protocol.families import Family
@@ -78,11 +84,7 @@ def bridge_ok(items: list[Inbound]) -> None:
                     instance="t", max_frame_bytes=1 << 20, carry_unknown=True,
                     dedupe_capacity=100_000)
     for item in items:
-        if item.control is not None:
-            kind, topic, kw = item.control
-            bridge.control(kind, topic, item.epoch, **kw)
-        else:
-            assert bridge.process(item), item
+        assert bridge.process(item), item
     assert bridge.dlq_count == 0
 
 
@@ -101,10 +103,10 @@ def test_quote_becomes_prices_and_per_venue_book_snapshots() -> None:
                       for ch in ("prices:BTC-USD", "book:BTC-USD")}
         for channel, got in by_channel.items():
             control = got[0]
-            assert control.source == "connector" and control.stream == "control"
-            assert control.control == (ControlKind.resnapshot, channel, {"reason": "gap"})
-            assert all(i.source == "rest" and i.stream == "resnapshot" and i.epoch == 3
-                       for i in got[1:])
+            assert control == ControlRequest(ControlKind.resnapshot, channel, {"reason": "gap"},
+                                             control.recv_ns, 3)
+            assert all(isinstance(i, RestRecord) and i.kind is RestKind.resnapshot
+                       and i.epoch == 3 for i in got[1:])
         [prices] = by_channel["prices:BTC-USD"][1:]
         assert prices.family == "prices"
         assert prices.data == {k: expected[k] for k in (
@@ -133,7 +135,8 @@ def test_funding_filters_and_channels_without_snapshot() -> None:
             await until(lambda: rs.completed == 4)
         items = await drain(handoff)
         bridge_ok(items)
-        rows = {ch: [i.data for i in items if i.channel == ch and i.family == "funding"]
+        rows = {ch: [i.data for i in items
+                    if isinstance(i, RestRecord) and i.channel == ch and i.family == "funding"]
                 for ch in ("funding", "funding:binance", "funding:okx:ETH-USDT")}
         assert len(rows["funding"]) == 8
         assert {r["venue"] for r in rows["funding:binance"] if r} == {"binance"}
@@ -141,8 +144,8 @@ def test_funding_filters_and_channels_without_snapshot() -> None:
             ("okx", "ETH-USDT")]
         assert all(isinstance(r["ts_ns"], int) for rs_ in rows.values() for r in rs_ if r)
         [fair] = [i for i in items if i.channel == "fair_price:BTC"]
-        assert fair.control[0] is ControlKind.resnapshot
-        assert "no REST snapshot" in fair.control[2]["reason"]
+        assert isinstance(fair, ControlRequest) and fair.kind is ControlKind.resnapshot
+        assert "no REST snapshot" in fair.fields["reason"]
         assert rs.fetches == 3
 
     with_sim(test)
@@ -163,7 +166,7 @@ def test_coalescing_and_rate_limit() -> None:
             assert rs.fetches == 1 and rs.pending == {"book:ETH-USD"}  # deferred, not dropped
             await until(lambda: rs.completed == 2)
         assert rs.fetches == 2 and rest.requests - before == 2
-        controls = [i for i in await drain(handoff) if i.control is not None]
+        controls = [i for i in await drain(handoff) if isinstance(i, ControlRequest)]
         assert [c.epoch for c in controls] == [9, 11]
 
     with_sim(test)
@@ -187,9 +190,11 @@ def test_backfill_of_fills_puts_every_fill_once_oldest_first() -> None:
         items = await drain(handoff)
         bridge_ok(items)
         control, *fills = items
-        assert control.control == (ControlKind.backfill, "fills", {"reason": "reconnect; gap"})
-        assert all(i.source == "rest" and i.stream == "backfill" and i.family == "fills"
-                   and i.channel == "fills" and i.epoch == 2 for i in fills)
+        assert control == ControlRequest(ControlKind.backfill, "fills",
+                                         {"reason": "reconnect; gap"}, control.recv_ns, 2)
+        assert all(isinstance(i, RestRecord) and i.kind is RestKind.backfill
+                   and i.family == "fills" and i.channel == "fills" and i.epoch == 2
+                   for i in fills)
         assert [i.data for i in fills] == history  # every fill exactly once, oldest first
         assert bf.pages_fetched == -(-len(history) // 7)
         assert metrics.backfilled.labels("fills")._value.get() == len(history)
@@ -205,12 +210,12 @@ def test_backfill_stops_after_one_page_when_all_known_and_at_max_pages() -> None
             bf.request("fills", 1, "gap")
             await until(lambda: bf.completed == 1)
         assert bf.pages_fetched == 1
-        assert [i.control is not None for i in await drain(handoff)] == [True]
+        assert [type(i) for i in await drain(handoff)] == [ControlRequest]
         capped = Backfiller(rest, handoff, metrics, known=lambda f, d: False, page_size=5,
                             max_pages=3)
         assert await capped.backfill("tca", 1, "gap") == 15
         assert capped.pages_fetched == 3
-        got = [i.data for i in await drain(handoff) if i.data is not None]
+        got = [i.data for i in await drain(handoff) if isinstance(i, RestRecord)]
         assert got == list(sim.state.feed.trading.tca)[-15:]
 
     with_sim(test)
@@ -230,7 +235,7 @@ def test_backfill_of_orders_respects_the_watermark() -> None:
             await until(lambda: bf.completed == 1)
         items = await drain(handoff)
         bridge_ok(items)
-        got = [i.data for i in items if i.data is not None]
+        got = [i.data for i in items if isinstance(i, RestRecord)]
         assert got and all(o["updated_unix_ns"] >= mark for o in got)
         assert [o["updated_unix_ns"] for o in got] == sorted(o["updated_unix_ns"] for o in got)
         ids = {o["node_order_id"] for o in got}

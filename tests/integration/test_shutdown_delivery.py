@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from connector.process import EXIT_FATAL
 from connector.demo import SimulatorThread
+from connector.process import EXIT_FATAL
 from connector.protocol.families import Family
 from connector.sandbox.simulator import SimulatorConfig
 from connector.serde.topics import TopicNames

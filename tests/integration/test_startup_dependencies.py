@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.process import EXIT_STARTUP_TIMEOUT
 from connector.demo import SimulatorThread
+from connector.process import EXIT_STARTUP_TIMEOUT
 from connector.protocol.families import Family
 from connector.sandbox.broker import free_port
 from connector.sandbox.brokers import Broker

@@ -8,7 +8,7 @@ import pytest
 
 from connector.control.backfill import Backfiller, oldest_first, page_is_old
 from connector.control.due import Request
-from connector.control.handoff import BoundedHandoff
+from connector.handoff import BoundedHandoff
 from connector.observe.metrics import Metrics
 from connector.source.rest import SequenceRest, page_rows
 

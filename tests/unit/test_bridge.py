@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from connector.bridge import H_CHANNEL, H_SOURCE, H_STAGE, Bridge, OutRecord
-from connector.control.handoff import Inbound
 from connector.dedupe.store import DedupeStore
+from connector.handoff import LifecycleFrame, RestKind, RestRecord, StreamFrame
 from connector.normalize.examples import example_payload
 from connector.observe.metrics import Metrics
 from connector.protocol.families import Family
@@ -31,9 +31,9 @@ def make_bridge(max_frame_bytes: int = 65536) -> Bridge:
                   dedupe_capacity=1000)
 
 
-def ws(obj: Any) -> Inbound:
+def ws(obj: Any) -> StreamFrame:
     raw = obj if isinstance(obj, (bytes, str)) else orjson.dumps(obj)
-    return Inbound(source="ws", stream="stream", raw=raw, recv_ns=1, epoch=1)
+    return StreamFrame(raw=raw, recv_ns=1, epoch=1)
 
 
 def decode(out: OutRecord) -> dict[str, Any]:
@@ -92,11 +92,12 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
     bridge = make_bridge()
     fill = example_payload(Family.fills)
     [live] = bridge.process(ws({"channel": "fills", "data": fill}))
-    rest = Inbound(source="rest", stream="backfill", raw=None, recv_ns=2, family="fills",
-                   data=dict(fill), channel="fills")
+    rest = RestRecord(kind=RestKind.backfill, family="fills", data=dict(fill),
+                      channel="fills", recv_ns=2)
     assert bridge.process(rest) == []  # the same fill, seen live: deduped
-    other = Inbound(source="rest", stream="backfill", raw=None, recv_ns=3, family="fills",
-                    data=dict(fill, venue_execution_id="kraken-rest-only"), channel="fills")
+    other = RestRecord(kind=RestKind.backfill, family="fills",
+                       data=dict(fill, venue_execution_id="kraken-rest-only"),
+                       channel="fills", recv_ns=3)
     [backfilled] = bridge.process(other)
     assert dict(live.headers)[H_SOURCE] == b"ws"
     assert dict(backfilled.headers)[H_SOURCE] == b"rest"
@@ -119,8 +120,8 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
 
 def test_lifecycle_replay_deduped() -> None:
     bridge = make_bridge()
-    item = Inbound(source="ws", stream="new_markets",
-                   raw=orjson.dumps(example_payload(Family.markets_new)), recv_ns=1)
+    item = LifecycleFrame(stream="new_markets",
+                          raw=orjson.dumps(example_payload(Family.markets_new)), recv_ns=1)
     [out] = bridge.process(item)
     assert out.topic == "sequence.markets.new"
     assert bridge.process(item) == []

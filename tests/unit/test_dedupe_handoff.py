@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.dedupe.store import DedupeStore
+from connector.handoff import BoundedHandoff, StreamFrame
 
 
 def test_dedupe_first_time_and_bound() -> None:
@@ -20,8 +20,8 @@ def test_dedupe_first_time_and_bound() -> None:
     assert "d" not in store
 
 
-def _item(n: int, size: int = 10) -> Inbound:
-    return Inbound(source="ws", stream="stream", raw=b"x" * size, recv_ns=n)
+def _item(n: int, size: int = 10) -> StreamFrame:
+    return StreamFrame(raw=b"x" * size, recv_ns=n)
 
 
 def test_handoff_blocks_when_full_and_keeps_order() -> None:

@@ -12,7 +12,6 @@ import pytest
 from connector.bridge import Bridge
 from connector.config import ConfigError, load_settings
 from connector.control.backfill import Backfiller
-from connector.control.handoff import BoundedHandoff, Inbound
 from connector.control.resnapshot import MAX_REMEMBERED_CHANNELS, Resnapshotter
 from connector.dedupe.store import DedupeStore
 from connector.dedupe.window import (
@@ -23,6 +22,7 @@ from connector.dedupe.window import (
     dedupe_capacity,
     dedupe_window,
 )
+from connector.handoff import BoundedHandoff, StreamFrame
 from connector.normalize.examples import example_payload
 from connector.observe.metrics import Metrics
 from connector.protocol.families import Family
@@ -76,10 +76,9 @@ def test_seed_keeps_the_newest_and_counts_no_hits() -> None:
     assert "b" not in store and all(i in store for i in ("c", "a", "d"))
 
 
-def _fill(n: int) -> Inbound:
+def _fill(n: int) -> StreamFrame:
     data = dict(example_payload(Family.fills), venue_execution_id=f"kraken-{n}")
-    return Inbound(source="ws", stream="stream", recv_ns=n, epoch=1,
-                   raw=orjson.dumps({"channel": "fills", "data": data}))
+    return StreamFrame(recv_ns=n, epoch=1, raw=orjson.dumps({"channel": "fills", "data": data}))
 
 
 def test_bridge_drops_a_duplicate_within_the_derived_window() -> None:

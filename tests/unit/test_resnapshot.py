@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.control.handoff import BoundedHandoff
 from connector.control.resnapshot import (
     Resnapshotter,
     books_from_quote,
@@ -12,6 +11,7 @@ from connector.control.resnapshot import (
     funding_row,
     prices_from_quote,
 )
+from connector.handoff import BoundedHandoff
 from connector.observe.metrics import Metrics
 from connector.source.rest import SequenceRest
 
