@@ -20,8 +20,10 @@ _format: str | None = None  # set by setup_logging
 _DIGITS = re.compile(r"\d+")
 # Loggers handed to librdkafka clients that run while a broker may be down
 # (the dedupe rebuild at start): librdkafka logs every failed connect, about
-# twenty a second, and hands them all over when the client closes.
-_REPEATING = ("connector.sink.reader",)
+# twenty a second, and hands them all over when the client closes. The admin
+# client too: a refused login or certificate gave seven identical lines in the
+# second before start-up gave up with its own.
+_REPEATING = ("connector.sink.reader", "connector.sink.admin")
 _SECRET_RE = re.compile(r"(seq_(?:live|test)_[A-Za-z0-9_]+|Bearer\s+\S+|wst_[A-Za-z0-9_]+)")
 
 

@@ -13,7 +13,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
-from connector.sink.errors import kafka_error
+from connector.sink.errors import kafka_error, list_topics, watch_refusals
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,12 @@ def ensure_topics(
 
     ``replication_factor=-1`` lets the broker apply its default.
     """
-    admin = AdminClient(dict(admin_conf), logger=log)
-    try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        # transient when the cluster is down or starting: start-up waits for it
-        raise kafka_error("cannot list topics", exc) from None
+    conf = dict(admin_conf)
+    watch = watch_refusals(conf)
+    admin = AdminClient(conf, logger=log)
+    # transient when the cluster is down or starting (start-up waits for it),
+    # fatal when it refuses our credentials or we do not trust its certificate
+    existing = set(list_topics(admin, watch, "cannot list topics", timeout_s).topics)
     result: dict[str, str] = {}
     wanted = []
     for name, partitions, config in topics:
@@ -60,11 +60,10 @@ def ensure_topics(
 def describe_topics(admin_conf: Mapping[str, Any], names: Iterable[str],
                     timeout_s: float = 10.0) -> dict[str, tuple[int, str]]:
     """{topic: (partitions, cleanup.policy)} for those of ``names`` that exist."""
-    admin = AdminClient(dict(admin_conf), logger=log)
-    try:
-        meta = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise kafka_error("cannot list topics", exc) from None
+    conf = dict(admin_conf)
+    watch = watch_refusals(conf)
+    admin = AdminClient(conf, logger=log)
+    meta = list_topics(admin, watch, "cannot list topics", timeout_s).topics
     present = [n for n in names if n in meta]
     if not present:
         return {}

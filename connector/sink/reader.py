@@ -20,6 +20,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from connector.sink.errors import RefusalWatch, list_topics, watch_refusals
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,9 @@ def _headers(msg: Message) -> dict[str, bytes]:
     return {k: v if isinstance(v, bytes) else (v or "").encode() for k, v in pairs}
 
 
-def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> Consumer:
-    """A consumer for explicit assign(): connection and security settings only."""
+def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> tuple[Consumer, RefusalWatch]:
+    """A consumer for explicit assign(): connection and security settings only;
+    its error callback watches for a refused login or certificate."""
     consumer_conf = {
         k: v for k, v in conf.items()
         if k.startswith(("bootstrap.", "security.", "sasl.", "ssl.", "client.id"))
@@ -42,14 +45,30 @@ def _assign_only_consumer(conf: Mapping[str, Any], group: str) -> Consumer:
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 100,
     })
+    watch = watch_refusals(consumer_conf)
     # without a logger librdkafka writes its own lines to stderr (one per failed
     # connect while Kafka is down at start), breaking the JSON log stream
-    return Consumer(consumer_conf, logger=log)
+    return Consumer(consumer_conf, logger=log), watch
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
+def _poll(consumer: Consumer, timeout_s: float) -> Message | None:
+    """``consumer.poll`` without the group coordinator's refusal. librdkafka
+    looks up the coordinator of any consumer with a ``group.id``, even one
+    that only assigns; with an authorizer, a principal given no ACL on the
+    group (it needs none: nothing joins or commits) gets
+    GROUP_AUTHORIZATION_FAILED, which says nothing about the reads."""
+    msg = consumer.poll(timeout_s)
+    if msg is not None:
+        err = msg.error()
+        if err is not None and err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+            return None
+    return msg
+
+
+def _partitions(consumer: Consumer, watch: RefusalWatch, topic: str) -> list[int]:
     """The topic's partition ids; empty when the topic does not exist."""
-    tmeta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    meta = list_topics(consumer, watch, f"cannot read {topic}", 10.0, topic)
+    tmeta = meta.topics.get(topic)
     if tmeta is None or tmeta.error is not None or not tmeta.partitions:
         return []
     return sorted(tmeta.partitions)
@@ -73,9 +92,9 @@ def read_topic(
     start: str = "beginning",
 ) -> Iterator[ReadRecord]:
     """Every record of ``topic`` from the beginning to the current end."""
-    consumer = _assign_only_consumer(conf, "sequence-connector-reader")
+    consumer, watch = _assign_only_consumer(conf, "sequence-connector-reader")
     try:
-        partitions = _partitions(consumer, topic)
+        partitions = _partitions(consumer, watch, topic)
         if not partitions:
             return
         parts = [TopicPartition(topic, p, -2) for p in partitions]  # -2: beginning
@@ -83,7 +102,7 @@ def read_topic(
         pending = {p.partition for p in parts}
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
+            msg = _poll(consumer, 0.2)
             if msg is None:
                 continue
             err = msg.error()
@@ -125,9 +144,9 @@ def read_tail_keys(
     ``_tail``), and the read stops there: records appended meanwhile are not
     read. Records older than ``since_ms`` are skipped.
     """
-    consumer = _assign_only_consumer(conf, "sequence-connector-dedupe-rebuild")
+    consumer, watch = _assign_only_consumer(conf, "sequence-connector-dedupe-rebuild")
     try:
-        partitions = _partitions(consumer, topic)
+        partitions = _partitions(consumer, watch, topic)
         if not partitions:
             return []
         deadline = time.monotonic() + timeout_s
@@ -143,7 +162,7 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
     consumer.assign([TopicPartition(topic, p, -2) for p in partitions])
     unseen = set(partitions)
     while unseen and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
+        msg = _poll(consumer, 0.2)
         if msg is None:
             continue
         err = msg.error()
@@ -170,7 +189,7 @@ def _tail(consumer: Consumer, topic: str, partitions: list[int], limit: int,
         return []
     consumer.assign(starts)
     while ends and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
+        msg = _poll(consumer, 0.2)
         if msg is None:
             continue
         err = msg.error()
