@@ -173,6 +173,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                           str(args.snapshot_every), str(args.trace_frames), *run]
     samples: list[dict[str, Any]] = []
     exit_code: int | None = None
+    machine = _machine()  # the commit measured is the one checked out at the start
     print(f"soak: {args.duration:.0f}s at {args.rate:.0f} events/s; logs in {work}", flush=True)
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(EmbeddedBroker(log_dir=work))
@@ -208,11 +209,11 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                 print("soak: interrupted; writing what was sampled", flush=True)
                 break
         exit_code = _stop(conn, STOP_TIMEOUT_S)
-    return _verdict(args, samples, exit_code, work)
+    return _verdict(args, samples, exit_code, work, machine)
 
 
 def _verdict(args: argparse.Namespace, samples: list[dict[str, Any]], exit_code: int | None,
-             work: Path) -> dict[str, Any]:
+             work: Path, machine: dict[str, Any]) -> dict[str, Any]:
     duration = samples[-1]["t_s"] if samples else 0.0
     # A short smoke run (make soak DURATION=60) still gets a slope: over its second half.
     warmup = min(args.warmup, duration / 2)
@@ -221,11 +222,12 @@ def _verdict(args: argparse.Namespace, samples: list[dict[str, Any]], exit_code:
     slope = slope_mb_per_hour(samples, warmup)
     flat = slope is not None and slope <= args.max_slope
     return {
-        "settings": {"duration_s": args.duration, "rate": args.rate, "interval_s": args.interval,
+        "settings": {"duration_s": args.duration, "ran_s": duration, "rate": args.rate,
+                     "interval_s": args.interval,
                      "warmup_s": warmup, "max_slope_mb_per_hour": args.max_slope,
                      "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(
                          ROOT) else args.config), "tracemalloc": args.tracemalloc is not None},
-        "machine": _machine(),
+        "machine": machine,
         "verdict": {
             "flat": flat,
             "slope_mb_per_hour": None if slope is None else round(slope, 2),
@@ -259,7 +261,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         (f"`make soak DURATION={s['duration_s']:.0f} RATE={s['rate']:.0f}` "
         f"(config {s['config']}, commit {result['machine']['commit']}, "
-        f"{result['machine']['cores']} cores)"),
+        f"{result['machine']['cores']} cores; ran {s['ran_s']:.0f} s)"),
         "",
         (f"- verdict: **{'flat' if v['flat'] else 'NOT flat'}** (slope after "
         f"{s['warmup_s']:.0f} s warm-up {v['slope_mb_per_hour']} MB/hour; "
@@ -334,11 +336,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=1800.0, help="seconds (default 1800)")
     p.add_argument("--rate", type=float, default=3000.0, help="simulated market events/s")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between RSS samples")
-    # At 3,000 events/s the dedupe stores (fills, tca) reach their window in
-    # ~5 minutes and the backfill's order memory in ~9: growth before that is
-    # the bounded state filling, not a leak.
-    p.add_argument("--warmup", type=float, default=600.0,
-                   help="seconds left out of the slope (default 600)")
+    # At 3,000 events/s (about 90 fills/s and 36 TCA reports/s reach the
+    # connector) the fills window fills in ~3.5 minutes, the backfill's order
+    # memory in ~8 and the TCA window in ~12: growth before that is bounded
+    # state filling up, not a leak.
+    p.add_argument("--warmup", type=float, default=900.0,
+                   help="seconds left out of the slope (default 900)")
     p.add_argument("--max-slope", type=float, default=2.0,
                    help="largest RSS slope after warm-up still called flat, MB/hour")
     p.add_argument("--config", type=Path, default=CONFIG)

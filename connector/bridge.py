@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +114,7 @@ class Bridge:
         instance: str,
         max_frame_bytes: int,
         carry_unknown: bool,
-        dedupe_capacity: int,
+        dedupe_capacity: int | Mapping[Family, int],
     ) -> None:
         self._topics = topics
         self._topic_of = topics.all_topics()
@@ -124,8 +124,11 @@ class Bridge:
         self._instance_b = instance.encode()
         self._max = max_frame_bytes
         self._carry = carry_unknown
+        # one window per family (connector.dedupe.window), or one for all
+        capacity = (dedupe_capacity if not isinstance(dedupe_capacity, int)
+                    else dict.fromkeys(DEDUPED, dedupe_capacity))
         self.dedupe: dict[Family, DedupeStore] = {
-            f: DedupeStore(dedupe_capacity) for f in DEDUPED
+            f: DedupeStore(capacity[f]) for f in DEDUPED
         }
         self.gap_listener: GapListener | None = None
         self.last_event_ns: dict[Family, int] = {}

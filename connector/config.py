@@ -120,8 +120,8 @@ class ConnectorSettings:
     queue_max_records: int = 20_000
     queue_max_bytes: int = 64 * 1024 * 1024
     # identities remembered per deduped family; None: the window within which
-    # one can repeat, derived in connector.dedupe.window (an explicit number
-    # overrides it)
+    # one of its events can repeat, derived per family in
+    # connector.dedupe.window (a number overrides it for every family)
     dedupe_capacity: int | None = None
     # restart-safe dedupe: keys read back from the tail of each deduped topic,
     # at most the window per partition; these two only shorten that read

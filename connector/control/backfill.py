@@ -38,6 +38,7 @@ from connector.dedupe.window import dedupe_window
 from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
+from connector.protocol.families import Family
 from connector.source.rest import PageKind, SequenceRest
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Backfiller(DueWork):
         # alone decides which order states are new. The fixed 100,000 before
         # held 21 MB (tracemalloc) once a busy account had filled it, for
         # orders no backfill could bring back.
-        self._order_memory = dedupe_window(page_size, max_pages)
+        self._order_memory = dedupe_window(Family.orders, page_size, max_pages)
         self._orders: OrderedDict[str, int] = OrderedDict()
         self.pages_fetched = 0
 

@@ -35,27 +35,32 @@ SCHEMAS = SchemaSet.load()
 IDS = {f: i + 1 for i, f in enumerate(Family)}
 
 
-def test_window_is_the_sum_of_what_can_repeat_with_headroom() -> None:
-    # defaults: 100 rows x 50 pages of backfill, two 4096-entry live paths, 128 replayed
-    assert dedupe_window(100, 50) == 2 * (2 * 4096 + 128 + 100 * 50) == 26_640
-    assert dedupe_window(1000, 50) - dedupe_window(100, 50) == HEADROOM * 900 * 50
-    assert STREAM_BUFFER == 4096 and LIFECYCLE_REPLAY == 128 and LIVE_PATHS == 2
+def test_each_family_gets_the_window_of_what_can_repeat_for_it() -> None:
+    # defaults: 100 rows x 50 pages of backfill, 4096-entry stream buffers, 128 replayed
+    assert dedupe_window(Family.fills, 100, 50) == 2 * (100 * 50 + 4096) == 18_192
+    assert dedupe_window(Family.orders, 100, 50) == 18_192  # the backfill's order memory
+    assert dedupe_window(Family.tca, 100, 50) == 2 * (100 * 50 + 2 * 4096) == 26_384
+    assert dedupe_window(Family.markets_new, 100, 50) == 2 * 128
+    assert dedupe_window(Family.markets_resolved, 1000, 500) == 2 * 128  # no backfill
+    assert (dedupe_window(Family.fills, 1000, 50) - dedupe_window(Family.fills, 100, 50)
+            == HEADROOM * 900 * 50)
+    assert STREAM_BUFFER == 4096 and LIFECYCLE_REPLAY == 128 and LIVE_PATHS[Family.tca] == 2
 
 
 def test_capacity_derived_from_settings_unless_overridden() -> None:
     derived = load_settings(env={})
     assert derived.connector.dedupe_capacity is None
-    assert dedupe_capacity(derived) == dedupe_window(100, 50)
+    assert dedupe_capacity(derived)[Family.tca] == dedupe_window(Family.tca, 100, 50)
     deeper = load_settings(env={"SEQCONN__SEQUENCE__BACKFILL_MAX_PAGES": "200"})
-    assert dedupe_capacity(deeper) == dedupe_window(100, 200)
+    assert dedupe_capacity(deeper)[Family.fills] == dedupe_window(Family.fills, 100, 200)
     fixed = load_settings(env={"SEQCONN__CONNECTOR__DEDUPE_CAPACITY": "5000"})
-    assert dedupe_capacity(fixed) == 5000
+    assert set(dedupe_capacity(fixed).values()) == {5000}
     with pytest.raises(ConfigError, match="connector.dedupe_capacity"):
         load_settings(env={"SEQCONN__CONNECTOR__DEDUPE_CAPACITY": "0"})
 
 
 def test_store_bounded_by_the_window_and_evicts_oldest_first() -> None:
-    window = dedupe_window(100, 50)
+    window = dedupe_window(Family.fills, 100, 50)
     store = DedupeStore(window)
     for i in range(window + 500):
         assert store.first_time(f"ex-{i}")
@@ -83,11 +88,12 @@ def _fill(n: int) -> StreamFrame:
 
 def test_bridge_drops_a_duplicate_within_the_derived_window() -> None:
     settings = load_settings(env={})
-    window = dedupe_capacity(settings)
     metrics = Metrics()
     bridge = Bridge(topics=TopicNames(), encoder=WireEncoder(SCHEMAS, IDS), metrics=metrics,
                     instance="test", max_frame_bytes=65536, carry_unknown=True,
-                    dedupe_capacity=window)
+                    dedupe_capacity=dedupe_capacity(settings))
+    window = dedupe_window(Family.fills, 100, 50)
+    assert bridge.dedupe[Family.markets_new].capacity == 2 * LIFECYCLE_REPLAY
     assert len(bridge.process(_fill(0))) == 1
     for n in range(1, window):
         bridge.process(_fill(n))
@@ -107,7 +113,7 @@ def _order(oid: str, ts: int) -> dict[str, Any]:
 def test_backfill_order_memory_is_bounded_by_the_window() -> None:
     bf = Backfiller(SequenceRest("http://127.0.0.1:9", "k"), BoundedHandoff(10, 10_000),
                     Metrics(), known=lambda family, row: False, page_size=10, max_pages=2)
-    window = dedupe_window(10, 2)
+    window = dedupe_window(Family.orders, 10, 2)
     for n in range(window + 10):
         bf.observe("orders", _order(f"o{n}", 1000 + n))
     assert len(bf._orders) == window
