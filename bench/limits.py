@@ -134,7 +134,7 @@ def limit_produce(*, frames_path: str, events: int, bootstrap: str, prefix: str)
     def on_delivery(err: Any, _msg: Any) -> None:
         state["failed" if err is not None else "delivered"] += 1
 
-    conf = producer_config(bootstrap, "bench-produce-limit", {})
+    conf = producer_config({"bootstrap.servers": bootstrap, "client.id": "bench-produce-limit"})
     conf["on_delivery"] = on_delivery
     producer = Producer(conf)
     producer.produce(warmup_topic(prefix), b"warm-up")  # see connector_worker
@@ -163,7 +163,8 @@ def warm_producer(bootstrap: str, prefix: str, client_id: str,
                   overrides: dict[str, Any] | None = None) -> Producer:
     """A producer with the connector's settings, its first (slow) delivery
     done on the run's warm-up topic (see connector_worker)."""
-    producer = Producer(producer_config(bootstrap, client_id, overrides or {}))
+    producer = Producer(producer_config({"bootstrap.servers": bootstrap, "client.id": client_id,
+                                         **(overrides or {})}))
     producer.produce(warmup_topic(prefix), b"warm-up")
     producer.flush(30)
     return producer
@@ -256,13 +257,13 @@ def limit_pipeline(*, frames_path: str, events: int, min_seconds: float = MIN_SE
     settings. What is left of one core for socket and acks is 1 - this."""
     import gc
 
-    from connector.app import GC_THRESHOLDS
+    from connector.gc_tuning import GC_THRESHOLDS
     from connector.dedupe.store import DedupeStore
     from connector.sink.producer import KafkaSink
 
     bridge, items = _bridge_and_frames(frames_path, events)
     # nothing listens on port 1: records stay queued, no delivery report comes
-    conf = producer_config("127.0.0.1:1", "bench-pipeline", {
+    conf = producer_config({"bootstrap.servers": "127.0.0.1:1", "client.id": "bench-pipeline",
         "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
         "log_level": 0})
     thresholds = gc.get_threshold()

@@ -15,133 +15,48 @@ until ``connector.startup_timeout_s``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
-import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
-
-from confluent_kafka import KafkaError
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from collections.abc import Sequence
+from typing import Any
 
 from connector.bridge import Bridge
-from connector.config import ConfigError, Settings
+from connector.config import Settings
 from connector.control.backfill import Backfiller
 from connector.control.resnapshot import Resnapshotter
 from connector.dedupe.rebuild import rebuild_dedupe
 from connector.dedupe.window import dedupe_capacity
 from connector.errors import (
-    BadInputError,
     ConnectorError,
     FatalError,
     RecordTooLargeError,
     StartupTimeoutError,
-    TransientError,
 )
+from connector.gc_tuning import tune_gc
 from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.http import OpsServer
-from connector.observe.logs import mask
+from connector.observe.logs import without_userinfo
 from connector.observe.metrics import FreshnessCollector, Metrics
-from connector.protocol.channels import family_of_channel
-from connector.protocol.families import Family
-from connector.protocol.frames import Ack, decode_stream_frame
+from connector.protocol.channels import families_of
+from connector.protocol.families import ACCOUNT_CHANNELS, Family
+from connector.protocol.frames import parse_ack_topics
 from connector.protocol.keys import dedupe_key
-from connector.serde.topics import TopicNames
+from connector.serde.registry import registry_client
+from connector.serde.topics import topic_names, topic_plan
 from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
 from connector.sink.errors import kafka_call
-from connector.sink.producer import DeliveryError, KafkaSink, QueueFull, producer_config
+from connector.sink.producer import DeliveryError, KafkaSink, QueueFull, kafka_conf
 from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
+from connector.startup import StartupWaiter, StoppedDuringStart
 
 log = logging.getLogger(__name__)
 
-BACKFILLED = ("orders", "fills", "tca")
-LIFECYCLE_FAMILIES = {"new_markets": Family.markets_new,
-                      "market_resolved": Family.markets_resolved}
 LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
                    "market_resolved": "/v1/ws/market_resolved"}
-COMPACTED = (Family.orders, Family.fills, Family.markets_new, Family.markets_resolved)
-# Start-up retries of a dependency that is not there yet: capped exponential
-# backoff with jitter, so a fleet restarted together does not retry in step.
-STARTUP_BACKOFF_INITIAL_S = 0.5
-STARTUP_BACKOFF_CAP_S = 10.0
-
-T = TypeVar("T")
-
-
-class _StoppedDuringStart(Exception):
-    """``stop()`` came while start-up waited for a dependency: a clean exit."""
-
-
-def parse_ack(raw: str | bytes) -> tuple[Sequence[str], Sequence[tuple[str, str]]] | None:
-    try:
-        frame = decode_stream_frame(raw, 1 << 24)
-    except ConnectorError:
-        return None
-    if not isinstance(frame, Ack):
-        return None
-    return frame.subscribed, [(r.topic, r.reason or "rejected") for r in frame.rejections]
-
-
-def topic_names(settings: Settings) -> TopicNames:
-    overrides = {Family(k): v for k, v in settings.kafka.topics.items() if k != "dlq"}
-    return TopicNames(prefix=settings.kafka.topic_prefix, overrides=overrides)
-
-
-def registry_client(settings: Settings,
-                    defaults: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
-    """``defaults`` go under the user's ``schema_registry.client`` settings."""
-    conf: dict[str, Any] = {"url": settings.schema_registry.url, **(defaults or {})}
-    conf.update(settings.schema_registry.client)
-    if settings.schema_registry.basic_auth is not None:
-        conf["basic.auth.user.info"] = settings.schema_registry.basic_auth.reveal()
-    try:
-        return SchemaRegistryClient(conf)
-    except (TypeError, ValueError) as exc:  # an unknown or mistyped client property
-        raise ConfigError(f"config: schema_registry.client: {exc}") from None
-
-
-def without_userinfo(url: str) -> str:
-    """``url`` fit for a log line: credentials in it (``user:pass@``) removed."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def kafka_conf(settings: Settings) -> dict[str, Any]:
-    password = settings.kafka.sasl_password
-    return producer_config(
-        settings.kafka.bootstrap_servers,
-        f"sequence-connector-{settings.connector.instance_id}",
-        settings.kafka.producer,
-        password.reveal() if password is not None else None,
-    )
-
-
-# The hot path allocates a few short-lived containers per record; refcounting
-# frees them, but each allocation also counts toward the cyclic collector's
-# generation-0 threshold (700), which then scans every young object, and
-# every 10th time the older ones too. Start-up state (schemas, encoders,
-# dedupe stores) is moved out of the collector's sight and young collections
-# run every 50,000 net allocations. Measured with gc.callbacks in a bench
-# worker process, 60k events: 88-121 ms of collections for prices and
-# 148-195 ms for mix with the defaults (1.5-3 µs per record, 5-8% of the CPU),
-# 30-49 ms tuned (start-up included); no change seen in p99 latency.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def tune_gc() -> None:
-    """Process-wide: for the process that runs one connector (the CLI, a worker)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Connector:
@@ -169,10 +84,8 @@ class Connector:
         self._idle = asyncio.Event()
         self.started = asyncio.Event()
         self._started_ns = time.time_ns()
-        self._started_at = time.monotonic()
         # the dependency start-up waits for, and its last error (for /readyz)
-        self._waiting_for: str | None = "start-up"
-        self._waiting_error: str | None = None
+        self.startup = StartupWaiter(settings.connector.startup_timeout_s, self._stop)
         self._per_topic: dict[str, tuple[Any, Any, Any]] = {}
         self.metrics.registry.register(FreshnessCollector(self.freshness))
 
@@ -184,7 +97,7 @@ class Connector:
         try:
             try:
                 await self._prepare()
-            except _StoppedDuringStart:
+            except StoppedDuringStart:
                 log.info("stopped while waiting for a dependency at start")
                 return
             await self._run_tasks()
@@ -227,7 +140,7 @@ class Connector:
         limit = self.settings.connector.startup_timeout_s
         if limit > 0:
             while not self._sequence_connected():
-                waited = time.monotonic() - self._started_at
+                waited = time.monotonic() - self.startup.started_at
                 if waited >= limit:
                     waiting = sorted(name for name, up in self._connections().items() if not up)
                     raise StartupTimeoutError(
@@ -246,80 +159,34 @@ class Connector:
                                  self.metrics.registry, self.readiness)
             await self.ops.start()
         # one attempt per call: the client's own silent retries (3, up to 7 s)
-        # would only delay the next log line; _until_up retries and says so
+        # would only delay the next log line; until_up retries and says so
         client = registry_client(s, {"max.retries": 0})
-        ids = await self._until_up("schema-registry", "register schemas",
+        ids = await self.startup.until_up("schema-registry", "register schemas",
                                    lambda: self.encoder.register_all(client, self.topics),
                                    without_userinfo(s.schema_registry.url))
         log.info("schemas registered", extra={"ids": {str(k): v for k, v in ids.items()}})
         conf = kafka_conf(s)
         if s.kafka.create_topics:
-            created = await self._until_up(
+            created = await self.startup.until_up(
                 "kafka", "create topics",
                 lambda: kafka_call("create topics", lambda: self._ensure_topics(conf)),
                 s.kafka.bootstrap_servers)
             log.info("topics ready", extra={"topics": created})
         c = s.connector
         # only what this process can write: a market-data worker reads no fills
-        in_scope = self._families_in_scope()
+        in_scope = families_of(s.sequence.stream_topics, s.sequence.lifecycle, s.sequence.sse)
         stores = {f: store for f, store in self.bridge.dedupe.items() if f in in_scope}
         # a retry after a partial read only adds keys already known: harmless
-        await self._until_up("kafka", "rebuild dedupe state", lambda: kafka_call(
+        await self.startup.until_up("kafka", "rebuild dedupe state", lambda: kafka_call(
             "rebuild dedupe state", lambda: rebuild_dedupe(
                 stores, self.topics, conf, c.dedupe_rebuild_per_partition,
                 c.dedupe_rebuild_max_age_s)), s.kafka.bootstrap_servers)
         self.sink = kafka_call("create the producer", lambda: KafkaSink(
             conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
             on_failed=self._delivery_failed))
-        self._waiting_for = self._waiting_error = None
+        self.startup.done()
         self._build_recovery()
         self.readers = self._build_readers()
-
-    async def _until_up(self, dependency: str, step: str, call: Callable[[], T],
-                        target: str) -> T:
-        """Run the blocking ``call`` (in a thread) until it stops raising
-        ``TransientError``: one warning per failed attempt naming the
-        dependency, the error and the next delay; ``/readyz`` says what is
-        awaited. ``FatalError`` is raised at once; past
-        ``connector.startup_timeout_s`` (when > 0) ``StartupTimeoutError``."""
-        limit = self.settings.connector.startup_timeout_s
-        self._waiting_for, self._waiting_error = dependency, None
-        attempt = 0
-        while True:
-            if self._stop.is_set():  # SIGTERM must not wait for a dependency
-                raise _StoppedDuringStart
-            attempt += 1
-            try:
-                return await asyncio.to_thread(call)
-            except TransientError as exc:
-                error = mask(str(exc))
-            waited = time.monotonic() - self._started_at
-            if limit > 0 and waited >= limit:
-                raise StartupTimeoutError(dependency, waited, error) from None
-            delay = min(STARTUP_BACKOFF_CAP_S, STARTUP_BACKOFF_INITIAL_S * 2 ** (attempt - 1))
-            delay *= random.uniform(0.5, 1.0)
-            if limit > 0:
-                delay = min(delay, limit - waited)
-            self._waiting_error = error
-            log.warning("waiting for dependency", extra={
-                "dependency": dependency, "target": target, "step": step, "error": error,
-                "attempt": attempt,
-                "delay_s": round(delay, 2), "waited_s": round(waited, 1)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-
-    def _families_in_scope(self) -> set[Family]:
-        """The families this process's subscriptions can produce."""
-        s = self.settings.sequence
-        families: set[Family] = set()
-        for topic in s.stream_topics:
-            try:
-                families.add(family_of_channel(topic))
-            except BadInputError:
-                pass  # rejected by Sequence or by us later, with a control record
-        families.update(LIFECYCLE_FAMILIES[name] for name in s.lifecycle)
-        families.update(Family(name) for name in s.sse)
-        return families
 
     def _build_recovery(self) -> None:
         """REST re-snapshots after gaps and reconnects; backfill of trading data."""
@@ -353,7 +220,7 @@ class Connector:
         if s.stream_topics:
             readers.append(WebSocketReader(
                 name="stream", url=ws_url(s.base_url, "/v1/stream"), api_key=key,
-                handoff=self.handoff, subscribe=s.stream_topics, parse_ack=parse_ack,
+                handoff=self.handoff, subscribe=s.stream_topics, parse_ack=parse_ack_topics,
                 on_session=self._stream_session, max_frame_bytes=s.max_frame_bytes,
                 open_timeout=s.open_timeout_s, ping_interval=s.ping_interval_s,
                 backoff_initial=s.backoff_initial_s, backoff_cap=s.backoff_cap_s,
@@ -401,7 +268,7 @@ class Connector:
             # after a restart (even kill -9) whatever happened while we were down
             # is paged back from REST; dedupe rebuilt from Kafka keeps it once
             for topic in subscribed:
-                if topic in BACKFILLED:
+                if topic in ACCOUNT_CHANNELS:
                     self.backfiller.request(topic, epoch, "start")
 
     def _lifecycle_session(self, name: str) -> Any:
@@ -434,12 +301,8 @@ class Connector:
                 log.warning("could not re-create topics", extra={"error": str(exc)})
 
     def _ensure_topics(self, conf: dict[str, Any]) -> dict[str, str]:
-        s = self.settings
-        wanted = [(self.topics.topic(f), s.kafka.partitions,
-                   {"cleanup.policy": "compact" if f in COMPACTED else "delete"})
-                  for f in Family]
-        wanted.append((self.topics.dlq, s.kafka.partitions, {"cleanup.policy": "delete"}))
-        return ensure_topics(conf, wanted, s.kafka.replication_factor, timeout_s=10.0)
+        return ensure_topics(conf, topic_plan(self.settings),
+                             self.settings.kafka.replication_factor, timeout_s=10.0)
 
     # -- the bridge worker -------------------------------------------------------
     async def _work(self) -> None:
@@ -492,7 +355,7 @@ class Connector:
         if event_ns:
             age.observe(max(0, now - event_ns) / 1e9)
 
-    def _delivery_failed(self, topic: str, _err: KafkaError) -> None:
+    def _delivery_failed(self, topic: str, _err: object) -> None:
         self.metrics.delivery_errors.labels(topic).inc()
 
     @property
@@ -552,10 +415,11 @@ class Connector:
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         """Connected and subscribed, producer healthy, no family staler than its limit."""
-        if self._waiting_for is not None:
-            starting: dict[str, object] = {"starting": True, "waiting_for": self._waiting_for}
-            if self._waiting_error is not None:
-                starting["error"] = self._waiting_error
+        if self.startup.waiting_for is not None:
+            starting: dict[str, object] = {"starting": True,
+                                           "waiting_for": self.startup.waiting_for}
+            if self.startup.waiting_error is not None:
+                starting["error"] = self.startup.waiting_error
             return False, starting
         connected = self._connections()
         sink = self.sink
@@ -564,7 +428,7 @@ class Connector:
                        and not sink.needs_rebuild
                        and unacked_age <= self.settings.observe.max_unacked_age_s)
         now = time.time_ns()
-        subscribed = self._subscribed_families()
+        subscribed = {f.value for f in families_of(self.settings.sequence.stream_topics)}
         stale = {}
         for family, limit in self.settings.observe.stale_limits_s.items():
             if family not in subscribed:
@@ -579,12 +443,3 @@ class Connector:
         if not all(connected.values()):
             detail["waiting_for"] = "sequence"
         return ready, detail
-
-    def _subscribed_families(self) -> set[str]:
-        families = set()
-        for topic in self.settings.sequence.stream_topics:
-            try:
-                families.add(family_of_channel(topic).value)
-            except ConnectorError:
-                continue
-        return families

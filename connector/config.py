@@ -104,6 +104,17 @@ class KafkaSettings:
     partitions: int = 6
     replication_factor: int = -1  # -1: the broker's default
 
+    def client_config(self, client_id: str) -> dict[str, Any]:
+        """The librdkafka properties these settings stand for (connection,
+        security, pass-through); the one place the SASL password is revealed.
+        What a producer adds on top is the sink's business (sink/producer.py)."""
+        conf: dict[str, Any] = dict(self.producer)
+        conf["bootstrap.servers"] = self.bootstrap_servers
+        conf.setdefault("client.id", client_id)
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.reveal()
+        return conf
+
 
 @dataclass(frozen=True)
 class RegistrySettings:
@@ -111,6 +122,14 @@ class RegistrySettings:
     basic_auth: Secret | None = None  # "user:password"
     # extra SchemaRegistryClient config (ssl.ca.location, ...)
     client: Mapping[str, Any] = field(default_factory=dict)
+
+    def client_config(self, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """SchemaRegistryClient's config; ``defaults`` go under the user's ``client``."""
+        conf: dict[str, Any] = {"url": self.url, **(defaults or {})}
+        conf.update(self.client)
+        if self.basic_auth is not None:
+            conf["basic.auth.user.info"] = self.basic_auth.reveal()
+        return conf
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,10 @@ class Settings:
     schema_registry: RegistrySettings = field(default_factory=RegistrySettings)
     connector: ConnectorSettings = field(default_factory=ConnectorSettings)
     observe: ObserveSettings = field(default_factory=ObserveSettings)
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka properties for this instance's clients (see KafkaSettings)."""
+        return self.kafka.client_config(f"sequence-connector-{self.connector.instance_id}")
 
 
 # (section, key) -> (env var holding the secret, env var naming a file holding it)

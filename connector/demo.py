@@ -22,11 +22,13 @@ from typing import Any
 
 import orjson
 
-from connector.app import Connector, kafka_conf, registry_client
+from connector.app import Connector
 from connector.config import Settings, load_settings
 from connector.sandbox.brokers import Broker, start_broker
 from connector.sandbox.registry import RegistryThread
 from connector.sandbox.simulator import Simulator, SimulatorConfig
+from connector.serde.registry import registry_client
+from connector.sink.producer import kafka_conf
 from connector.sink.reader import AvroValueDecoder, read_topic
 
 DEMO_KEY = "seq_test_key"

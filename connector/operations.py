@@ -14,15 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from confluent_kafka.schema_registry import SchemaRegistryError
-
-from connector.app import COMPACTED, kafka_conf, registry_client, topic_names
 from connector.config import Settings
 from connector.errors import ConnectorError
-from connector.protocol.families import Family
-from connector.serde.registry import check_compatibility, register_schemas
+from connector.serde.registry import (
+    check_compatibility,
+    latest_versions,
+    register_schemas,
+    registry_client,
+    subjects,
+)
 from connector.serde.schemas import SchemaSet
+from connector.serde.topics import topic_names, topic_plan
 from connector.sink.admin import describe_topics, ensure_topics
+from connector.sink.producer import kafka_conf
 from connector.source.reconnect import AuthError
 from connector.source.rest import SequenceRest
 
@@ -30,20 +34,15 @@ OK, FAIL = 0, 1
 
 
 def schemas_list(settings: Settings, out: TextIO) -> int:
-    client = registry_client(settings)
-    topics = topic_names(settings)
     status = OK
-    for family in Family:
-        subject = topics.subject(family)
-        try:
-            latest = client.get_latest_version(subject)
-            out.write(f"{subject:<36} version {latest.version:<4} id {latest.schema_id}\n")
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                out.write(f"{subject:<36} not registered\n")
-            else:
-                out.write(f"{subject:<36} ERROR {exc.error_message}\n")
-                status = FAIL
+    for state in latest_versions(registry_client(settings), topic_names(settings)):
+        if state.error is not None:
+            out.write(f"{state.subject:<36} ERROR {state.error}\n")
+            status = FAIL
+        elif state.version is None:
+            out.write(f"{state.subject:<36} not registered\n")
+        else:
+            out.write(f"{state.subject:<36} version {state.version:<4} id {state.schema_id}\n")
     return status
 
 
@@ -69,22 +68,11 @@ def schemas_check(settings: Settings, out: TextIO) -> int:
     return OK
 
 
-def wanted_topics(settings: Settings, partitions: int | None = None
-                  ) -> list[tuple[str, int, dict[str, str]]]:
-    """(topic, partitions, config) of every topic the connector writes."""
-    topics = topic_names(settings)
-    parts = partitions or settings.kafka.partitions
-    wanted = [(topics.topic(f), parts,
-               {"cleanup.policy": "compact" if f in COMPACTED else "delete"}) for f in Family]
-    wanted.append((topics.dlq, parts, {"cleanup.policy": "delete"}))
-    return wanted
-
-
 def topics_create(settings: Settings, out: TextIO, partitions: int | None = None,
                   replication_factor: int | None = None) -> int:
     rf = replication_factor if replication_factor is not None else (
         settings.kafka.replication_factor)
-    wanted = wanted_topics(settings, partitions)
+    wanted = topic_plan(settings, partitions)
     result = ensure_topics(kafka_conf(settings), wanted, rf)
     out.writelines(f"{name:<32} {result[name]:<8} cleanup.policy={config['cleanup.policy']}\n" for name, _, config in wanted)
     return OK
@@ -102,7 +90,7 @@ def _probe(component: str, fn: Callable[[], str]) -> Verdict:
     try:
         detail = fn()
         return Verdict(component, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
-    except (ConnectorError, SchemaRegistryError, OSError) as exc:
+    except (ConnectorError, OSError) as exc:
         return Verdict(component, False, str(exc) or type(exc).__name__)
     except Exception as exc:  # noqa: BLE001 - a check must report, never crash
         return Verdict(component, False, f"{type(exc).__name__}: {exc}")
@@ -147,7 +135,7 @@ async def _check_sequence(settings: Settings) -> str:
 
 
 def _check_kafka(settings: Settings) -> str:
-    wanted = wanted_topics(settings)
+    wanted = topic_plan(settings)
     layout = describe_topics(kafka_conf(settings), [name for name, _, _ in wanted])
     # A fills or orders topic with cleanup.policy=delete loses history the
     # dedupe rebuild and consumers rely on; a different partition count moves
@@ -169,6 +157,6 @@ def _check_kafka(settings: Settings) -> str:
 
 
 def _check_registry(settings: Settings) -> str:
-    subjects = registry_client(settings).get_subjects()
-    ours = [s for s in subjects if s.startswith(settings.kafka.topic_prefix + ".")]
+    ours = [s for s in subjects(registry_client(settings))
+            if s.startswith(settings.kafka.topic_prefix + ".")]
     return f"{settings.schema_registry.url} reachable, {len(ours)} connector subjects"

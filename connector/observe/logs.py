@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -108,3 +109,11 @@ def setup_logging(fmt: str = "json", level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RepeatFilter) for f in logger.filters):
             logger.addFilter(RepeatFilter())
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` fit for a log line: credentials in it (``user:pass@``) removed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

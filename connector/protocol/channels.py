@@ -7,10 +7,11 @@ a new Kafka topic. The suffix ends up in the record key instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from connector.errors import UnknownChannelError
-from connector.protocol.families import Family
+from connector.protocol.families import LIFECYCLE_FAMILIES, Family
 
 # Channels that exist without a suffix (documented "all" subscriptions).
 _BARE_CHANNELS: dict[str, Family] = {
@@ -80,3 +81,20 @@ def _route(channel: str) -> Family:
 def channel_suffix(channel: str) -> str | None:
     """The filter part after the first ':' (``None`` for bare channels)."""
     return split_channel(channel)[1] or None
+
+
+def families_of(stream_topics: Iterable[str], lifecycle: Iterable[str] = (),
+                sse: Iterable[str] = ()) -> set[Family]:
+    """The families a set of subscriptions can produce (``stream_topics`` of
+    /v1/stream, lifecycle socket names, SSE stream names). A topic we cannot
+    route is left out: Sequence or the bridge reports it with a control record."""
+    families: set[Family] = set()
+    for topic in stream_topics:
+        try:
+            families.add(family_of_channel(topic))
+        except UnknownChannelError:
+            continue
+    families.update(LIFECYCLE_FAMILIES[name] for name in lifecycle)
+    families.update(Family(name) for name in sse)
+    return families
+

@@ -24,3 +24,14 @@ class Family(StrEnum):
     markets_resolved = "markets_resolved"
     alerts = "alerts"
     control = "control"
+
+
+# The account's own streams: orders, fills and TCA. Their dedupe state and
+# their REST backfill watermarks need a single owner (one process, one shard).
+ACCOUNT_FAMILIES = frozenset({Family.orders, Family.fills, Family.tca})
+# Their channel names on /v1/stream are the family names.
+ACCOUNT_CHANNELS = frozenset(f.value for f in ACCOUNT_FAMILIES)
+# The lifecycle sockets by their settings name, and the family each produces.
+LIFECYCLE_FAMILIES = {"new_markets": Family.markets_new,
+                      "market_resolved": Family.markets_resolved}
+

@@ -29,12 +29,13 @@ lost either way). A gap that names no topic gets ``channel="*"``, meaning
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from connector.errors import DecodeError, UnknownChannelError
+from connector.errors import ConnectorError, DecodeError, UnknownChannelError
 from connector.protocol.families import Family
 
 ALL_CHANNELS = "*"
@@ -254,3 +255,16 @@ def _gap_or_none(obj: dict[str, Any]) -> Gap | None:
     if obj.get("channel") in ("gap", "Gap") and isinstance(obj.get("data"), dict):
         return _gap_from(None, obj["data"])
     return None
+
+
+def parse_ack_topics(raw: str | bytes) -> tuple[Sequence[str], Sequence[tuple[str, str]]] | None:
+    """The subscribed and (topic, reason) rejected topics of an ack frame;
+    None when ``raw`` is not an ack (the socket reader waits on)."""
+    try:
+        frame = decode_stream_frame(raw, 1 << 24)
+    except ConnectorError:
+        return None
+    if not isinstance(frame, Ack):
+        return None
+    return frame.subscribed, [(r.topic, r.reason or "rejected") for r in frame.rejections]
+

@@ -6,12 +6,14 @@ from the CLI, never on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
 
+from connector.config import ConfigError, Settings
 from connector.errors import FatalError, TransientError
 from connector.protocol.families import Family
 from connector.serde.schemas import SchemaSet
@@ -21,6 +23,16 @@ T = TypeVar("T")
 
 _SUBJECT_NOT_FOUND = 40401
 _VERSION_NOT_FOUND = 40402
+
+
+def registry_client(settings: Settings,
+                    defaults: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
+    """The registry client of these settings; ``defaults`` go under the user's
+    ``schema_registry.client`` properties."""
+    try:
+        return SchemaRegistryClient(settings.schema_registry.client_config(defaults))
+    except (TypeError, ValueError) as exc:  # an unknown or mistyped client property
+        raise ConfigError(f"config: schema_registry.client: {exc}") from None
 
 
 def _call(what: str, call: Callable[[], T]) -> T:
@@ -76,3 +88,34 @@ def check_compatibility(
         test = partial(_is_compatible, client, subject, Schema(schema.text, "AVRO"))
         result[family] = _call(f"compatibility of {subject}", test)
     return result
+
+
+@dataclass(frozen=True)
+class SubjectVersion:
+    """What the registry holds under one family's subject."""
+
+    subject: str
+    version: int | None = None  # None: not registered
+    schema_id: int | None = None
+    error: str | None = None  # the registry's answer when it was neither
+
+
+def latest_versions(client: SchemaRegistryClient, topics: TopicNames) -> list[SubjectVersion]:
+    """The latest registered version of every family's subject."""
+    out: list[SubjectVersion] = []
+    for family in Family:
+        subject = topics.subject(family)
+        try:
+            latest = client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            out.append(SubjectVersion(subject) if exc.http_status_code == 404 else
+                       SubjectVersion(subject, error=str(exc.error_message)))
+            continue
+        out.append(SubjectVersion(subject, latest.version, latest.schema_id))
+    return out
+
+
+def subjects(client: SchemaRegistryClient) -> list[str]:
+    """Every subject the registry holds (a reachability and credentials check too)."""
+    return _call("list subjects", client.get_subjects)
+

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from connector.config import Settings
 from connector.errors import FatalError, RecordTooLargeError, TransientError
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,16 @@ class QueueFull(TransientError):
     """librdkafka's local queue is full; wait for deliveries and try again."""
 
 
-def producer_config(
-    bootstrap_servers: str,
-    client_id: str,
-    passthrough: Mapping[str, Any],
-    sasl_password: str | None = None,
-) -> dict[str, Any]:
-    conf: dict[str, Any] = dict(PRODUCER_DEFAULTS)
-    conf.update(passthrough)
-    conf.update(PINNED)
-    conf["bootstrap.servers"] = bootstrap_servers
-    conf.setdefault("client.id", client_id)
-    if sasl_password is not None:
-        conf["sasl.password"] = sasl_password
-    return conf
+def producer_config(client: Mapping[str, Any]) -> dict[str, Any]:
+    """A client config (``Settings.kafka_client_config()``) with the producer's
+    defaults under it and the properties the guarantees rest on pinned over it."""
+    return {**PRODUCER_DEFAULTS, **client, **PINNED}
+
+
+def kafka_conf(settings: Settings) -> dict[str, Any]:
+    """The producer config of a connector with these settings (also what its
+    admin and reader clients connect with: librdkafka ignores the rest)."""
+    return producer_config(settings.kafka_client_config())
 
 
 # A pending record: (topic, value, key, headers, recv_ns, event_ts_ns, accepted_at).

@@ -58,7 +58,7 @@ def test_sink_stamps_event_time_and_falls_back_to_producer_time(bootstrap: str) 
     one hours ahead of our clock (a clock fault the broker would refuse), gets
     the producer's time."""
     topic = f"ts{uuid.uuid4().hex[:8]}"
-    conf = producer_config(bootstrap, "timestamps", {})
+    conf = producer_config({"bootstrap.servers": bootstrap, "client.id": "timestamps"})
     ensure_topics(conf, [(topic, 1, {})])
     day_old_ns = time.time_ns() - 26 * HOUR_NS + 123_456_789
     ahead_ns = time.time_ns() + 2 * HOUR_NS

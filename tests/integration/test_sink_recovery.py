@@ -22,7 +22,8 @@ def test_records_accepted_during_broker_restart_are_resent(
     own_broker_factory: Callable[[], Broker], broker_name: str
 ) -> None:
     own_broker = own_broker_factory()
-    conf = producer_config(own_broker.bootstrap, "recovery", {"message.timeout.ms": 5000})
+    conf = producer_config({"bootstrap.servers": own_broker.bootstrap, "client.id": "recovery",
+                            "message.timeout.ms": 5000})
 
     async def scenario() -> KafkaSink:
         ensure_topics(conf, [("t", 2, {})])
@@ -59,7 +60,7 @@ def test_records_sent_while_a_rebuild_runs_are_written_once_after_the_resend(
     """A rebuild awaits its hook (re-creating topics) before resending. Records
     the connector hands over meanwhile must wait: produced at once, they were
     also taken for the resend and written twice (seen after a broker restart)."""
-    conf = producer_config(broker.bootstrap, "rebuild-race", {})
+    conf = producer_config({"bootstrap.servers": broker.bootstrap, "client.id": "rebuild-race"})
     topic = f"race-{uuid.uuid4().hex[:8]}"
     ensure_topics(conf, [(topic, 3, {})])
     refused_during_hook: list[bool] = []
