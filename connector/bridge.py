@@ -35,7 +35,7 @@ from connector.normalize.records import (
 )
 from connector.observe.metrics import Metrics
 from connector.protocol.channels import family_of_channel
-from connector.protocol.families import Family
+from connector.protocol.families import ACCOUNT_FAMILIES, Family
 from connector.protocol.frames import (
     LIFECYCLE_KINDS,
     Ack,
@@ -71,7 +71,7 @@ H_ORIGINAL_BYTES = "dlq.original_bytes"
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 DEDUPED = (Family.fills, Family.tca, Family.markets_new, Family.markets_resolved)
-WATERMARKED = (Family.orders, Family.fills, Family.tca)
+WATERMARKED = ACCOUNT_FAMILIES  # backfill watermarks follow what was written
 
 
 @dataclass(slots=True)

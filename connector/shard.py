@@ -49,12 +49,12 @@ from prometheus_client.registry import Collector
 from connector.config import Settings
 from connector.errors import BadInputError
 from connector.protocol.channels import family_of_channel
-from connector.protocol.families import Family
+from connector.protocol.families import ACCOUNT_FAMILIES
 
 log = logging.getLogger(__name__)
 
 # Families whose identities (dedupe) and REST backfill must live in one process.
-SINGLE_OWNER = frozenset({Family.orders, Family.fills, Family.tca})
+SINGLE_OWNER = ACCOUNT_FAMILIES
 
 
 @dataclass(frozen=True)

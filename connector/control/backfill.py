@@ -38,12 +38,12 @@ from connector.dedupe.window import dedupe_window
 from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestRecord
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
-from connector.protocol.families import Family
+from connector.protocol.families import ACCOUNT_CHANNELS, Family
 from connector.source.rest import PageKind, SequenceRest
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("orders", "fills", "tca")
+FAMILIES = tuple(sorted(ACCOUNT_CHANNELS))
 TS_FIELD = {"fills": "ts_unix_ns", "orders": "updated_unix_ns"}
 ID_FIELD = {"fills": "venue_execution_id", "orders": "node_order_id", "tca": "node_order_id"}
 DEFAULT_SLACK_NS = 5_000_000_000

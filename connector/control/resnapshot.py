@@ -27,6 +27,7 @@ from connector.handoff import BoundedHandoff, ControlRequest, RestKind, RestReco
 from connector.normalize.records import ControlKind
 from connector.observe.metrics import Metrics
 from connector.protocol.channels import split_channel
+from connector.protocol.families import ACCOUNT_CHANNELS
 from connector.source.rest import SequenceRest
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 PRICE_FIELDS = ("symbol", "instrument_type", "best_bid_px_1e9", "best_bid_sz_1e8",
                 "best_bid_venue", "best_ask_px_1e9", "best_ask_sz_1e8", "best_ask_venue",
                 "spread_bps", "ts_ns")
-TRADING_CHANNELS = frozenset({"orders", "fills", "tca"})
+TRADING_CHANNELS = ACCOUNT_CHANNELS
 # Channels whose last fetch time is remembered before expired ones are
 # dropped. Channels are named by the server's Gap frames, so nothing else
 # bounds them; a time already passed means the same as no entry.
