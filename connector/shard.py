@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from connector.config import Settings
 from connector.errors import BadInputError
+from connector.observe.http import OpsServer
 from connector.protocol.channels import family_of_channel
 from connector.protocol.families import ACCOUNT_FAMILIES
 
@@ -187,7 +187,7 @@ class Supervisor:
             await self._reap()
             await self._http.close()
             if runner is not None:
-                await runner.cleanup()
+                await runner.stop()
 
     def stop(self) -> None:
         """Ask every worker to drain and exit (SIGTERM), once."""
@@ -224,19 +224,15 @@ class Supervisor:
                 proc.kill()
                 proc.join(5)
 
-    # -- the public port ----------------------------------------------------------------
-    async def _serve(self) -> web.AppRunner | None:
+    # -- the public port: every worker behind one ------------------------------------
+    async def _serve(self) -> OpsServer | None:
         o = self.settings.observe
         if not o.metrics_port:
             return None
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, o.metrics_host, o.metrics_port).start()
-        return runner
+        server = OpsServer(o.metrics_host, o.metrics_port, self._registry, self._readiness,
+                           liveness=self._liveness, before_scrape=self._gather_metrics)
+        await server.start()
+        return server
 
     async def _fetch(self, index: int, path: str) -> tuple[int, str]:
         assert self._http is not None
@@ -246,27 +242,22 @@ class Supervisor:
         except (aiohttp.ClientError, TimeoutError) as exc:
             return 0, f"{type(exc).__name__}: {exc}"
 
-    async def _metrics(self, _: web.Request) -> web.Response:
+    async def _gather_metrics(self) -> None:
         results = await asyncio.gather(*(self._fetch(i, "/metrics")
                                          for i in range(len(self.procs))))
         self._collector.texts = {i: text for i, (status, text) in enumerate(results)
                                  if status == 200}
-        body = generate_latest(self._registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _healthz(self, _: web.Request) -> web.Response:
+    def _liveness(self) -> tuple[bool, dict[str, object]]:
         alive = {str(i): p.is_alive() for i, p in enumerate(self.procs)}
-        ok = bool(alive) and all(alive.values())
-        return web.json_response({"status": "ok" if ok else "worker down", "workers": alive},
-                                 status=200 if ok else 503)
+        return bool(alive) and all(alive.values()), {"workers": alive}
 
-    async def _readyz(self, _: web.Request) -> web.Response:
+    async def _readiness(self) -> tuple[bool, dict[str, object]]:
         results = await asyncio.gather(*(self._fetch(i, "/readyz")
                                          for i in range(len(self.procs))))
         ready = bool(results) and all(status == 200 for status, _ in results)
-        detail = {str(i): {"status": status} for i, (status, _) in enumerate(results)}
-        return web.json_response({"ready": ready, "workers": detail},
-                                 status=200 if ready else 503)
+        return ready, {"workers": {str(i): {"status": status}
+                                   for i, (status, _) in enumerate(results)}}
 
 
 def run_supervisor(settings: Settings, config: str | Path | None) -> int:
