@@ -1,6 +1,6 @@
 """Pure normalisation: vendor payloads -> exact, Avro-ready records."""
 
-from connector.normalize.fields import decimal_name, timestamp_companion
+from connector.normalize.layout import decimal_name, timestamp_companion
 from connector.normalize.record_specs import EVENT_TIME_FIELD, RECORD_SPECS
 from connector.normalize.records import (
     ControlKind,

@@ -8,7 +8,7 @@ the rest are optional so that a sparse vendor payload is still delivered.
 
 from __future__ import annotations
 
-from connector.normalize.fields import FieldSpec, Kind, RecordSpec, opt, req
+from connector.normalize.layout import FieldSpec, Kind, RecordSpec, opt, req
 from connector.protocol.families import Family
 
 S, ID, L, D = Kind.STRING, Kind.ID, Kind.LONG, Kind.DOUBLE

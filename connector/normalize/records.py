@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from connector.normalize.fields import build_value
+from connector.normalize.builders import build_value
 from connector.normalize.record_specs import EVENT_TIME_FIELD, RECORD_SPECS
 from connector.protocol.channels import channel_suffix
 from connector.protocol.families import Family

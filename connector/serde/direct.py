@@ -28,29 +28,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from connector.codegen import LONG_CHECK, compile_generated
 from connector.errors import NormalizeError
-from connector.normalize.fields import (
-    _FIXED_SCALE,
-    FieldSpec,
-    Kind,
-    RecordSpec,
-    _level_unscaled,
-)
-from connector.serde.fastwire import _RUNTIME, _collect_named, _Gen, _unscaled_bytes, varint
+from connector.normalize.builders import level_unscaled
+from connector.normalize.layout import FIXED_SCALE, FieldSpec, Kind, RecordSpec
+from connector.serde.fastwire import WIRE_RUNTIME, WireGen, collect_named, unscaled_bytes, varint
 
 # (payload, prefix) -> (prefix + Avro body, event time ns) or None (defer)
 DirectEncoder = Callable[[dict[str, Any], bytes], "tuple[bytes, int | None] | None"]
 
-_LONG = "type({v}) is not int or not -9223372036854775808 <= {v} <= 9223372036854775807"
 _CHECKS = {
     Kind.STRING: "type({v}) is not str",
     Kind.ID: "type({v}) is not str",  # a numeric id is converted by the slow path
     Kind.BOOL: "type({v}) is not bool",
     Kind.DOUBLE: "",  # see _check
-    Kind.LONG: _LONG,
-    Kind.FIXED_1E9: _LONG,
-    Kind.FIXED_1E8: _LONG,
-    Kind.TIMESTAMP_NS: _LONG,
+    Kind.LONG: LONG_CHECK,
+    Kind.FIXED_1E9: LONG_CHECK,
+    Kind.FIXED_1E8: LONG_CHECK,
+    Kind.TIMESTAMP_NS: LONG_CHECK,
 }
 # A double sent as a JSON integer (``"spread_bps": 1``) is common and exact
 # as a float as long as it is small; anything odder defers.
@@ -82,12 +77,12 @@ _LEVEL_LIMIT = 10**38
 
 def _level_bytes(value: Any) -> bytes | None:
     try:
-        unscaled = _level_unscaled(value, 0, "")
+        unscaled = level_unscaled(value, 0, "")
     except NormalizeError:
         return None
     if unscaled.bit_length() >= _LEVEL_BITS:
         return None  # near the precision: the two-step path decides exactly
-    encoded = _unscaled_bytes(unscaled, _LEVEL_LIMIT, "")  # in range, never raises
+    encoded = unscaled_bytes(unscaled, _LEVEL_LIMIT, "")  # in range, never raises
     if type(value) is float:  # never True/1 (equal dict keys)
         if len(_LEVEL_BYTES) >= _LEVEL_BYTES_MAX:
             _LEVEL_BYTES.clear()
@@ -151,8 +146,8 @@ class _Fused:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.named: dict[str, Any] = {}
-        _collect_named(schema, self.named)
-        self.gen = _Gen(self.named, trusted=True)
+        collect_named(schema, self.named)
+        self.gen = WireGen(self.named, trusted=True)
         self.funcs: list[list[str]] = []
 
     def resolve(self, ftype: Any) -> Any:
@@ -195,7 +190,7 @@ class _Fused:
                 lines.append(f"    if {var} is None: {var} = {gen.const(field.default, 'DEF')}")
                 lines.append("    else:")
                 _check(lines, "        ", field.kind, var)
-            if field.kind in _FIXED_SCALE:  # the unscaled decimal is the raw int
+            if field.kind in FIXED_SCALE:  # the unscaled decimal is the raw int
                 sources[names[0]] = sources[names[1]] = var
             elif field.kind is Kind.TIMESTAMP_NS:
                 sources[names[0]] = var
@@ -269,9 +264,7 @@ def generate_direct_source(
         return None
     parts, event = done
     lines.append(f"    return b''.join((prefix, {', '.join(parts)})), {event}")
-    funcs = [*fused.gen.funcs, *fused.funcs, lines]
-    source = "\n\n".join("\n".join(body) for body in funcs) + "\n"
-    return source, fused.gen.consts
+    return fused.gen.source(*fused.funcs, lines), fused.gen.consts
 
 
 def compile_direct(
@@ -281,10 +274,7 @@ def compile_direct(
     if generated is None:
         return None
     source, consts = generated
-    namespace: dict[str, Any] = dict(_RUNTIME)
-    namespace.update(consts)
-    namespace["levels_wire"] = levels_wire
-    exec(compile(source, f"<direct {schema.get('name')}>", "exec"), namespace)  # noqa: S102
-    direct: DirectEncoder = namespace["direct"]
-    direct.__direct_source__ = source  # type: ignore[attr-defined]
+    direct: DirectEncoder = compile_generated(
+        source, f"<direct {schema.get('name')}>", "direct",
+        {**WIRE_RUNTIME, "levels_wire": levels_wire}, consts)
     return direct

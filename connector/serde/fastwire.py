@@ -22,7 +22,7 @@ bytes (as fastavro does), or - the fast path - a plain ``int`` holding the
 *unscaled* value (``price_1e9`` *is* the unscaled value of decimal(38, 9)).
 Only an exact ``int`` (not bool) is taken as unscaled.
 
-Generated source is kept on the function as ``__fastwire_source__`` for
+Generated source is kept on the function as ``__generated_source__`` for
 debugging.
 """
 
@@ -37,6 +37,7 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.logical_writers import LOGICAL_WRITERS
 
+from connector.codegen import EXACT, CodeGen, compile_generated
 from connector.errors import EncodeError
 
 Encoder = Callable[..., bytes]
@@ -72,7 +73,6 @@ _LONG_PREPARE: dict[str, Callable[[Any, Any], Any]] = {
     key: fn for key, fn in LOGICAL_WRITERS.items() if key.startswith(("int-", "long-"))
 }
 _CONVERTIBLE = (datetime.date, datetime.time)  # datetime.datetime is a date
-_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 # -- runtime helpers (slow paths, called only off the common types) -------------
@@ -164,7 +164,7 @@ def _record_slow(value: Any, path: str) -> Mapping[str, Any]:
     raise _bad(path, "a record (mapping)", value)
 
 
-def _unscaled_bytes(unscaled: int, limit: int, path: str) -> bytes:
+def unscaled_bytes(unscaled: int, limit: int, path: str) -> bytes:
     """Length-prefixed big-endian two's complement, sized as fastavro sizes it
     (``(bit_length(|u|) + 8) // 8`` bytes, so -128 takes two bytes)."""
     if not -limit < unscaled < limit:
@@ -194,16 +194,16 @@ def decimal_unscaled(value: decimal.Decimal, scale: int, precision: int, path: s
         # surely beyond the precision; do not build a huge int to find out
         raise EncodeError(f"{value} exceeds decimal({precision}, {scale})", field=path or None)
     # scaleb only moves the exponent; with this context it never rounds
-    return int(value.scaleb(scale, _EXACT))
+    return int(value.scaleb(scale, EXACT))
 
 
 def _decimal_slow(value: Any, scale: int, precision: int, path: str) -> bytes:
     """Length-prefixed bytes of a decimal field from anything but a plain int."""
     limit = _LIMITS.get(precision) or 10**precision
     if isinstance(value, decimal.Decimal):
-        return _unscaled_bytes(decimal_unscaled(value, scale, precision, path), limit, path)
+        return unscaled_bytes(decimal_unscaled(value, scale, precision, path), limit, path)
     if isinstance(value, int) and not isinstance(value, bool):
-        return _unscaled_bytes(int(value), limit, path)
+        return unscaled_bytes(int(value), limit, path)
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)  # already two's complement, as fastavro takes it
         return varint(len(raw)) + raw
@@ -293,33 +293,18 @@ def _is_unscaled_branch(schema: Any, named: dict[str, Any]) -> bool:
 # -- code generation --------------------------------------------------------------
 
 
-class _Gen:
+class WireGen(CodeGen):
+    """Emits the Avro binary encoding of schema types (also for serde/direct.py)."""
+
     def __init__(self, named: dict[str, Any], *, trusted: bool = False) -> None:
+        super().__init__()
         self.named = named
         # trusted: the caller's generated code has already checked every
         # scalar's exact type (connector.serde.direct), so the per-type
         # coercion lines are left out
         self.trusted = trusted
-        self.consts: dict[str, Any] = {}
-        self.const_ids: dict[Any, str] = {}
-        self.counter = 0
-        self.funcs: list[list[str]] = []
         self.record_funcs: dict[str, str] = {}
         self.inlining: list[str] = []
-
-    def fresh(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}{self.counter}"
-
-    def const(self, value: Any, prefix: str = "K") -> str:
-        key = (type(value), value) if _hashable(value) else None
-        if key is not None and key in self.const_ids:
-            return self.const_ids[key]
-        name = self.fresh(prefix)
-        self.consts[name] = value
-        if key is not None:
-            self.const_ids[key] = name
-        return name
 
     def resolve(self, schema: Any) -> Any:
         while isinstance(schema, str) and schema not in PRIMITIVES:
@@ -592,14 +577,6 @@ def _nullable(ftype: Any) -> bool:
     return ftype == "null" or (isinstance(ftype, list) and "null" in ftype)
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
 def _python_default(default: Any) -> Any:
     # Avro JSON defaults of our types are already Python values (null, [],
     # {}, false, numbers, strings). They are only read, never mutated.
@@ -641,7 +618,7 @@ def _union_pick(value: Any, table: tuple[Any, ...], path: str) -> int:
                       field=path or None)
 
 
-_RUNTIME: dict[str, Any] = {
+WIRE_RUNTIME: dict[str, Any] = {
     "TL": TL,
     "TC": TC,
     "varint": varint,
@@ -664,23 +641,23 @@ _RUNTIME: dict[str, Any] = {
 }
 
 
-def _collect_named(schema: Any, named: dict[str, Any]) -> None:
+def collect_named(schema: Any, named: dict[str, Any]) -> None:
     if isinstance(schema, list):
         for branch in schema:
-            _collect_named(branch, named)
+            collect_named(branch, named)
     elif isinstance(schema, dict):
         kind = schema.get("type")
         if kind in ("record", "error", "enum", "fixed") and "name" in schema:
             named.setdefault(schema["name"], schema)
         if kind in ("record", "error"):
             for field in schema.get("fields", ()):
-                _collect_named(field["type"], named)
+                collect_named(field["type"], named)
         elif kind == "array":
-            _collect_named(schema["items"], named)
+            collect_named(schema["items"], named)
         elif kind == "map":
-            _collect_named(schema["values"], named)
+            collect_named(schema["values"], named)
         elif isinstance(kind, (dict, list)):
-            _collect_named(kind, named)
+            collect_named(kind, named)
 
 
 def generate_source(schema: Any) -> tuple[str, dict[str, Any]]:
@@ -691,24 +668,19 @@ def generate_source(schema: Any) -> tuple[str, dict[str, Any]]:
     if schema.get("type") not in ("record", "error"):
         raise ValueError("fastwire encodes record schemas")
     named: dict[str, Any] = {}
-    _collect_named(schema, named)
-    gen = _Gen(named)
+    collect_named(schema, named)
+    gen = WireGen(named)
     gen.inlining.append(schema["name"])
     body = ["def encode(d, prefix=b''):"]
     parts = gen.emit_fields(body, "    ", schema, "d")
     body.append(f"    return b''.join((prefix, {''.join(x + ', ' for x in parts)}))")
-    source = "\n\n".join("\n".join(lines) for lines in [*gen.funcs, body]) + "\n"
-    return source, gen.consts
+    return gen.source(body), gen.consts
 
 
 def compile_encoder(schema: Any) -> Encoder:
     """Compile an encoder ``encode(value, prefix=b"") -> prefix + Avro body``."""
     source, consts = generate_source(schema)
-    namespace: dict[str, Any] = dict(_RUNTIME)
-    namespace.update(consts)
     name = schema.get("name", "record") if isinstance(schema, dict) else "record"
-    code = compile(source, f"<fastwire {name}>", "exec")
-    exec(code, namespace)  # noqa: S102 - our own generated source, from our own schemas
-    encode: Encoder = namespace["encode"]
-    encode.__fastwire_source__ = source  # type: ignore[attr-defined]
+    encode: Encoder = compile_generated(source, f"<fastwire {name}>", "encode", WIRE_RUNTIME,
+                                        consts)
     return encode

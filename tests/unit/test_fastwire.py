@@ -27,7 +27,7 @@ import pytest
 from connector.errors import BadInputError, EncodeError
 from connector.normalize import normalize_for_wire, normalize_record
 from connector.normalize.examples import EXAMPLE_CHANNELS, example_payload
-from connector.normalize.fields import build_value, build_value_reference
+from connector.normalize.builders import build_value, build_value_reference
 from connector.normalize.record_specs import RECORD_SPECS
 from connector.protocol import Family
 from connector.serde import SchemaSet, WireEncoder, wire_header
@@ -386,7 +386,7 @@ def test_missing_required_field_and_non_mapping() -> None:
 
 def test_generated_source_is_kept_for_debugging() -> None:
     encode = compile_encoder(SchemaSet.load()[Family.prices].parsed)
-    assert "def encode(d, prefix=b''):" in encode.__fastwire_source__  # type: ignore[attr-defined]
+    assert "def encode(d, prefix=b''):" in encode.__generated_source__  # type: ignore[attr-defined]
 
 
 # -- normalise: compiled builders vs the reference ---------------------------------------

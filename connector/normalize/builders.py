@@ -1,106 +1,30 @@
-"""Declarative field layouts and the one builder that applies them.
+"""The builders that apply a field layout (``normalize/layout.py``) to a payload.
 
-Each family is a tuple of ``FieldSpec``; the builder turns a vendor payload
-into the Avro-ready dict. Output naming rules live here, once:
-
-- ``<name>_1e9`` / ``<name>_1e8`` (FIXED_*): ``<name>`` as an exact Decimal
-  (Avro decimal(38, 9) / decimal(38, 8)) plus ``<name>_1e9`` kept as long.
-- ``*_ns`` timestamps (TIMESTAMP_NS): kept as long, plus a timestamp-micros
-  companion named by ``timestamp_companion``.
-- JSON (arbitrary payloads): ``<name>_json`` holding the JSON text.
-- everything else keeps its vendor name.
+A builder turns one vendor payload into the Avro-ready dict: generated and
+compiled once per layout (``compile_builder``, through ``connector.codegen``),
+with an interpreting twin (``build_value_reference``) that tests compare it
+with. ``decimals=False`` builds leave decimals as unscaled ints for
+``serde/fastwire.py``.
 """
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import orjson
 
+from connector.codegen import EXACT, LONG_CHECK, CodeGen, compile_generated
 from connector.errors import NormalizeError
 from connector.normalize import values as v
-
-
-class Kind(Enum):
-    STRING = "string"
-    ID = "id"
-    LONG = "long"
-    DOUBLE = "double"
-    LENIENT_DOUBLE = "lenient_double"  # also numeric strings
-    BOOL = "bool"
-    FIXED_1E9 = "fixed_1e9"
-    FIXED_1E8 = "fixed_1e8"
-    TIMESTAMP_NS = "timestamp_ns"
-    STRING_LIST = "string_list"
-    ID_LIST = "id_list"
-    LEVELS = "levels"
-    JSON = "json"
-    RECORDS = "records"
-
-
-_FIXED_SCALE = {Kind.FIXED_1E9: 9, Kind.FIXED_1E8: 8}
-
-
-def decimal_name(raw_name: str) -> str:
-    """``price_1e9`` -> ``price``."""
-    return raw_name.rsplit("_", 1)[0]
-
-
-def timestamp_companion(raw_name: str) -> str:
-    """Name of the timestamp-micros twin of a ``*_ns`` field.
-
-    Drop ``_ns`` and then ``_unix``; a name that already reads as a time
-    (``ts``, ``*_ts``, ``at``, ``*_at``) stays, any other gets ``_at``:
-    ts_ns -> ts, ts_unix_ns -> ts, cc_ts_ns -> cc_ts, observed_at_ns ->
-    observed_at, created_unix_ns -> created_at, next_settlement_ns ->
-    next_settlement_at.
-    """
-    base = raw_name.removesuffix("_ns").removesuffix("_unix")
-    if base in ("ts", "at") or base.endswith(("_ts", "_at")):
-        return base
-    return base + "_at"
-
-
-@dataclass(frozen=True, slots=True)
-class RecordSpec:
-    fields: tuple[FieldSpec, ...]
-    known: frozenset[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "known", frozenset(f.name for f in self.fields))
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One vendor field. Optional fields take ``default`` when missing or null;
-    a ``None`` default makes the Avro field nullable."""
-
-    name: str
-    kind: Kind
-    required: bool = False
-    default: Any = None
-    items: RecordSpec | None = None  # the element layout of RECORDS
-
-    def output_names(self) -> tuple[str, ...]:
-        if self.kind in _FIXED_SCALE:
-            return (decimal_name(self.name), self.name)
-        if self.kind is Kind.TIMESTAMP_NS:
-            return (self.name, timestamp_companion(self.name))
-        if self.kind is Kind.JSON:
-            return (self.name + "_json",)
-        return (self.name,)
-
-
-def req(name: str, kind: Kind, items: RecordSpec | None = None) -> FieldSpec:
-    return FieldSpec(name, kind, required=True, items=items)
-
-
-def opt(name: str, kind: Kind, default: Any = None, items: RecordSpec | None = None) -> FieldSpec:
-    return FieldSpec(name, kind, default=default, items=items)
+from connector.normalize.layout import (
+    FIXED_SCALE,
+    FieldSpec,
+    Kind,
+    RecordSpec,
+    decimal_name,
+    timestamp_companion,
+)
 
 
 class _Unknown:
@@ -163,9 +87,9 @@ def _write_field(
     simple = _SIMPLE.get(kind)
     if simple is not None:
         out[spec.name] = simple(value, name)
-    elif kind in _FIXED_SCALE:
+    elif kind in FIXED_SCALE:
         raw = v.as_long(value, name)
-        out[decimal_name(spec.name)] = v.fixed_to_decimal(raw, _FIXED_SCALE[kind])
+        out[decimal_name(spec.name)] = v.fixed_to_decimal(raw, FIXED_SCALE[kind])
         out[spec.name] = raw
     elif kind is Kind.TIMESTAMP_NS:
         ns = v.as_long(value, name)
@@ -227,7 +151,6 @@ def _build(
 # field, the *unscaled* int (``price_1e9`` itself, book levels times 1e18)
 # that only the fastwire encoder takes; the Avro bytes are identical.
 
-_LONG_CHECK = "type({v}) is not int or not -9223372036854775808 <= {v} <= 9223372036854775807"
 
 
 def _missing(data: Mapping[str, Any], name: str, path: str) -> NormalizeError:
@@ -252,7 +175,6 @@ _POW10 = tuple(10**n for n in range(v.LEVEL_SCALE + 1))
 _LEVEL_INT_LIMIT = 10 ** (v.LEVEL_PRECISION - v.LEVEL_SCALE)
 
 
-_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 # Book prices sit on a tick grid and repeat from update to update: the
 # unscaled value of each printed number is cached (bounded; cleared when
@@ -262,7 +184,7 @@ _LEVEL_CACHE: dict[float, int] = {}
 _LEVEL_CACHE_MAX = 65536
 
 
-def _level_unscaled(value: Any, index: int, name: str) -> int:
+def level_unscaled(value: Any, index: int, name: str) -> int:
     """``level_decimal`` as the unscaled int of decimal(38, 18), exactly."""
     unscaled: int | None = None
     if type(value) is float:
@@ -280,7 +202,7 @@ def _level_unscaled(value: Any, index: int, name: str) -> int:
         unscaled = int(value) * _POW10[v.LEVEL_SCALE]
     if unscaled is None:
         number = v.level_decimal(value, f"{name}[{index}]")  # raises the exact error
-        unscaled = int(number.scaleb(v.LEVEL_SCALE, _EXACT))
+        unscaled = int(number.scaleb(v.LEVEL_SCALE, EXACT))
     return unscaled
 
 
@@ -297,33 +219,27 @@ def _levels_unscaled(value: Any, name: str) -> list[dict[str, Any]]:
         # type() guard: True == 1 == 1.0 as dict keys, and a bool must fail
         upx = cache.get(px) if type(px) is float else None
         if upx is None:
-            upx = _level_unscaled(px, index, name)
+            upx = level_unscaled(px, index, name)
         usz = cache.get(sz) if type(sz) is float else None
         if usz is None:
-            usz = _level_unscaled(sz, index, name)
+            usz = level_unscaled(sz, index, name)
         levels.append({"px": upx, "sz": usz})
     return levels
 
 
-class _BuilderGen:
+class _BuilderGen(CodeGen):
     def __init__(self, decimals: bool) -> None:
+        super().__init__()
         self.decimals = decimals
-        self.consts: dict[str, Any] = {}
-        self.funcs: list[str] = []
         self.compiled: dict[int, str] = {}
-        self.counter = 0
 
-    def const(self, value: Any) -> str:
-        self.counter += 1
-        name = f"C{self.counter}"
-        self.consts[name] = value
-        return name
+    def const(self, value: Any, prefix: str = "C") -> str:
+        return super().const(value, prefix)
 
     def function(self, spec: RecordSpec, top: bool) -> str:
         if id(spec) in self.compiled:
             return self.compiled[id(spec)]
-        self.counter += 1
-        fn = f"build{self.counter}"
+        fn = self.fresh("build")
         self.compiled[id(spec)] = fn
         lines = [
             f"def {fn}(data, unknown, path, report_prefix):",
@@ -342,7 +258,7 @@ class _BuilderGen:
             f"        _add_unknowns({known}, data, unknown, path, report_prefix)",
             "    return {" + ", ".join(items) + "}",
         ]
-        self.funcs.append("\n".join(lines))
+        self.funcs.append(lines)
         return fn
 
     def field(self, out: list[str], items: list[str], spec: FieldSpec, var: str) -> None:
@@ -379,13 +295,13 @@ class _BuilderGen:
             out.append(f"{ind}if type({var}) is not float or {var} - {var} != 0.0: "
                        f"{var} = as_double({var}, {where})")
         elif kind in (Kind.LONG, Kind.FIXED_1E9, Kind.FIXED_1E8, Kind.TIMESTAMP_NS):
-            check = _LONG_CHECK.format(v=var)
+            check = LONG_CHECK.format(v=var)
             out.append(f"{ind}if {check}: {var} = as_long({var}, {where})")
             if kind is Kind.TIMESTAMP_NS:
                 out.append(f"{ind}{extra} = {var} // 1000")
             elif kind is not Kind.LONG:
                 if self.decimals:
-                    scale = _FIXED_SCALE[kind]
+                    scale = FIXED_SCALE[kind]
                     out.append(f"{ind}{extra} = fixed_to_decimal({var}, {scale})")
                 else:
                     out.append(f"{ind}{extra} = {var}")
@@ -407,7 +323,7 @@ class _BuilderGen:
             ]
         else:  # pragma: no cover - every Kind is handled above
             raise AssertionError(kind)
-        if kind in _FIXED_SCALE:
+        if kind in FIXED_SCALE:
             items.append(f"{names[0]!r}: {extra}")
             items.append(f"{names[1]!r}: {var}")
         elif kind is Kind.TIMESTAMP_NS:
@@ -441,12 +357,8 @@ def compile_builder(spec: RecordSpec, *, decimals: bool = True) -> Builder:
     """Generate and compile the builder of ``spec`` (see above)."""
     gen = _BuilderGen(decimals)
     top = gen.function(spec, top=True)
-    source = "\n\n".join(gen.funcs) + "\n"
-    namespace = dict(_RUNTIME)
-    namespace.update(gen.consts)
-    exec(compile(source, "<normalize builder>", "exec"), namespace)  # noqa: S102 - own source
-    builder: Builder = namespace[top]
-    builder.__normalize_source__ = source  # type: ignore[attr-defined]
+    builder: Builder = compile_generated(gen.source(), "<normalize builder>", top,
+                                         _RUNTIME, gen.consts)
     return builder
 
 
