@@ -46,9 +46,11 @@ soak: install
 	$(PY) -m bench.soak --duration $(if $(filter file,$(origin DURATION)),1800,$(DURATION)) \
 		--rate $(or $(RATE),3000)
 
+## lint: ruff, mypy and the import map of docs/ARCHITECTURE.md (lint-imports)
 lint: install
 	$(VENV)/bin/ruff check connector tests
 	$(VENV)/bin/mypy connector
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo-summary.json
