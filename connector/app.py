@@ -48,6 +48,7 @@ from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
 from connector.sink.errors import kafka_call
 from connector.sink.producer import DeliveryError, KafkaSink, QueueFull, kafka_conf
+from connector.sink.transactional import open_sink
 from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
@@ -61,8 +62,10 @@ LIFECYCLE_PATHS = {"new_markets": "/v1/ws/new_markets",
 
 class Connector:
     def __init__(self, settings: Settings, metrics: Metrics | None = None,
-                 *, tune_gc: bool = False) -> None:
+                 *, tune_gc: bool = False, transactional_id: str | None = None) -> None:
         self.settings = settings
+        # exactly-once delivery of one shard (connector/replicas.py): its producer's id
+        self.transactional_id = transactional_id
         self._tune_gc = tune_gc
         self.metrics = metrics or Metrics()
         self.topics = topic_names(settings)
@@ -181,9 +184,10 @@ class Connector:
             "rebuild dedupe state", lambda: rebuild_dedupe(
                 stores, self.topics, conf, c.dedupe_rebuild_per_partition,
                 c.dedupe_rebuild_max_age_s)), s.kafka.bootstrap_servers)
-        self.sink = kafka_call("create the producer", lambda: KafkaSink(
-            conf, on_rebuild=self._producer_rebuilt, on_acked=self._acked,
-            on_failed=self._delivery_failed))
+        self.sink = await open_sink(
+            conf, self.transactional_id, c.transaction_ms / 1000, c.transaction_max_records,
+            on_rebuild=self._producer_rebuilt, on_acked=self._acked,
+            on_failed=self._delivery_failed)
         self.startup.done()
         self._build_recovery()
         self.readers = self._build_readers()

@@ -155,6 +155,19 @@ class ConnectorSettings:
     # >1: run that many worker processes, the stream's market-data topics
     # sharded between them (trading, lifecycle and SSE stay on worker 0)
     workers: int = 1
+    # >0: more than one replica (connector/replicas.py). The subscriptions split
+    # into this many shards, owned through Kafka's consumer-group protocol
+    # (one partition of <prefix>.shards per shard); 0: one process owns all
+    shards: int = 0
+    group_id: str | None = None  # default <topic_prefix>.connector
+    session_timeout_s: float = 10.0  # a replica silent this long loses its shards
+    revoke_timeout_s: float = 20.0  # a revoked shard's drain and flush deadline
+    # at_least_once (idempotent producer) | exactly_once (one transactional
+    # producer per shard, transactional.id <prefix>-shard-<n>; Apache Kafka only)
+    delivery: str = "at_least_once"
+    transaction_ms: int = 100  # commit a shard's transaction this often
+    transaction_max_records: int = 20_000  # or after this many records
+    covered_interval_s: float = 1.0  # how often a shard records its last-covered time
 
 
 @dataclass(frozen=True)
@@ -354,6 +367,19 @@ def _validate(s: Settings) -> None:
         raise ConfigError("config: connector.startup_timeout_s: must be >= 0 (0: wait forever)")
     if not 1 <= s.connector.workers <= 64:
         raise ConfigError("config: connector.workers: must be 1..64")
+    r = s.connector
+    if not 0 <= r.shards <= 256:
+        raise ConfigError("config: connector.shards: must be 0..256 (0: no replicas)")
+    if r.shards and r.workers > 1:
+        raise ConfigError("config: connector.shards and connector.workers > 1 exclude each "
+                          "other: with shards, run more replicas instead of workers")
+    if r.delivery not in ("at_least_once", "exactly_once"):
+        raise ConfigError("config: connector.delivery: must be at_least_once or exactly_once")
+    if r.session_timeout_s < 1 or r.revoke_timeout_s <= 0 or r.covered_interval_s <= 0:
+        raise ConfigError("config: connector.session/revoke timeouts, covered_interval_s: "
+                          "must be positive (session_timeout_s at least 1)")
+    if r.transaction_ms < 1 or r.transaction_max_records < 1:
+        raise ConfigError("config: connector.transaction_ms/_max_records: must be positive")
     if s.connector.queue_max_records < 1 or s.connector.queue_max_bytes < 1024:
         raise ConfigError("config: connector.queue_max_records/bytes: must be positive")
     c = s.connector

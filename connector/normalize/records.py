@@ -41,6 +41,10 @@ class ControlKind(StrEnum):
     subscribe_rejected = "subscribe_rejected"
     backfill = "backfill"
     server_error = "server_error"
+    # more than one replica (connector/replicas.py): a shard changed owner
+    shard_assigned = "shard_assigned"
+    shard_revoked = "shard_revoked"
+    handover = "handover"  # detail: from_ns..to_ns, the window no replica covered
 
 
 def normalize_record(

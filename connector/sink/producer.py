@@ -371,6 +371,18 @@ class KafkaSink:
                 break
             await asyncio.sleep(0.01)
 
+    def mark(self, topic: str, partition: int, key: bytes, value: bytes) -> bool:
+        """A small bookkeeping record to one partition (a shard's last-covered
+        time), outside the pending table: one that is lost is replaced by the
+        next. False when it could not be queued now."""
+        if self._rebuild_reason is not None or self._resending:
+            return False
+        try:
+            self._producer.produce(topic, value=value, key=key, partition=partition)
+        except (BufferError, KafkaException):
+            return False
+        return True
+
     # -- delivery reports ---------------------------------------------------
     def poll(self, timeout: float = 0.0) -> int:
         return int(self._producer.poll(timeout))

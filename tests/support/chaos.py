@@ -252,7 +252,8 @@ def topic_exists(bootstrap: str, topic: str) -> bool:
 
 
 def read_family(bootstrap: str, prefix: str, registry_url: str, family: Family,
-                timeout_s: float = 30.0, missing_ok: bool = False) -> list[DecodedRecord]:
+                timeout_s: float = 30.0, missing_ok: bool = False,
+                read_committed: bool = False) -> list[DecodedRecord]:
     """Every record of a family's topic, decoded by the independent reader. A topic
     that does not exist is an error, or empty with ``missing_ok`` (after a broker
     lost everything)."""
@@ -260,7 +261,7 @@ def read_family(bootstrap: str, prefix: str, registry_url: str, family: Family,
     if missing_ok and not topic_exists(bootstrap, topic):
         return []
     return read_decoded(bootstrap, TopicNames(prefix=prefix).topic(family), registry_url,
-                        timeout_s)
+                        timeout_s, read_committed=read_committed)
 
 
 @dataclass

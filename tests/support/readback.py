@@ -40,7 +40,8 @@ class DecodedRecord:
     value: dict[str, Any]
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0) -> list[RawRecord]:
+def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
+             read_committed: bool = False) -> list[RawRecord]:
     """Every record in ``topic``, ordered by (partition, offset).
 
     Reads each partition from the beginning up to the high watermark that the
@@ -53,6 +54,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0) -> list[RawRec
         group_id=None,
         # the partition list is what we need, not any auto-created topic
         allow_auto_create_topics=False,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
     )
     try:
         deadline = time.monotonic() + timeout_s
@@ -130,11 +132,11 @@ def decode_confluent_avro(value: bytes, registry_url: str) -> tuple[int, Any]:
 
 def read_decoded(
     bootstrap: str, topic: str, registry_url: str, timeout_s: float = 15.0,
-    tombstones_ok: bool = False,
+    tombstones_ok: bool = False, read_committed: bool = False,
 ) -> list[DecodedRecord]:
     """Every record decoded; a tombstone is an error unless ``tombstones_ok`` (then skipped)."""
     out = []
-    for raw in read_all(bootstrap, topic, timeout_s):
+    for raw in read_all(bootstrap, topic, timeout_s, read_committed):
         if raw.value is None:
             if tombstones_ok:
                 continue
