@@ -69,14 +69,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_command(config: Path | None) -> int:
     settings = load_logged(lambda: load_settings(config))
-    if settings.connector.shards:
-        from connector.replicas import run_replica_exit_code
-
-        return run_replica_exit_code(settings)
     if settings.connector.workers > 1:
         from connector.shard import run_supervisor
 
         return run_supervisor(settings, config)
+    if settings.connector.shards:
+        from connector.replicas import run_replica_exit_code
+
+        return run_replica_exit_code(settings)
     return run_settings_exit_code(lambda: settings)
 
 

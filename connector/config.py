@@ -153,7 +153,8 @@ class ConnectorSettings:
     # meanwhile), >0 then exits with status 4
     startup_timeout_s: float = 0.0
     # >1: run that many worker processes, the stream's market-data topics
-    # sharded between them (trading, lifecycle and SSE stay on worker 0)
+    # sharded between them (trading, lifecycle and SSE stay on worker 0); with
+    # shards >0, that many replicas, each a member of the group
     workers: int = 1
     # >0: more than one replica (connector/replicas.py). The subscriptions split
     # into this many shards, owned through Kafka's consumer-group protocol
@@ -370,9 +371,6 @@ def _validate(s: Settings) -> None:
     r = s.connector
     if not 0 <= r.shards <= 256:
         raise ConfigError("config: connector.shards: must be 0..256 (0: no replicas)")
-    if r.shards and r.workers > 1:
-        raise ConfigError("config: connector.shards and connector.workers > 1 exclude each "
-                          "other: with shards, run more replicas instead of workers")
     if r.delivery not in ("at_least_once", "exactly_once"):
         raise ConfigError("config: connector.delivery: must be at_least_once or exactly_once")
     if r.session_timeout_s < 1 or r.revoke_timeout_s <= 0 or r.covered_interval_s <= 0:

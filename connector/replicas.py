@@ -299,9 +299,13 @@ class ReplicaRunner:
 
     async def _announce(self, run: _ShardRun, connector: Connector,
                         helpers: list[asyncio.Task[None]]) -> None:
-        """``shard_assigned`` and, with a previous owner's covered time, a
-        ``handover`` per topic with the window nobody covered."""
+        """``shard_assigned`` at once (its ``assigned_ns``: this owner's records
+        are all received after it) and, with a previous owner's covered time,
+        a ``handover`` per topic with the window nobody covered."""
         spec = run.spec
+        await self._control(connector, ControlKind.shard_assigned, f"shard:{spec.index}",
+                            reason="shard assigned",
+                            detail=self._detail(spec, assigned_ns=time.time_ns()))
         # the previous owner's last mark, read before this owner writes its
         # own (and after init_transactions aborted whatever it left open)
         try:
@@ -317,10 +321,6 @@ class ReplicaRunner:
         now = time.time_ns()
         previous: dict[str, Any] = orjson.loads(raw) if raw else {}
         covered = previous.get("covered_ns")
-        await self._control(connector, ControlKind.shard_assigned, f"shard:{spec.index}",
-                            reason="shard assigned",
-                            detail=self._detail(spec, previous_instance=previous.get("instance"),
-                                                previous_covered_ns=covered))
         if not isinstance(covered, int):
             return
         window_s = max(0.0, (now - covered) / 1e9)

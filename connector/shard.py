@@ -94,13 +94,18 @@ def shard_plan(settings: Settings, workers: int | None = None) -> list[Shard]:
 
 def worker_overrides(settings: Settings, shard: Shard, port: int) -> dict[str, dict[str, Any]]:
     """``load_settings`` overrides that turn the whole config into one worker's."""
-    return {
+    overrides: dict[str, dict[str, Any]] = {
         "sequence": {"stream_topics": shard.stream_topics, "lifecycle": shard.lifecycle,
                      "sse": shard.sse},
         "connector": {"workers": 1,
                       "instance_id": f"{settings.connector.instance_id}-w{shard.index}"},
         "observe": {"metrics_host": "127.0.0.1", "metrics_port": port},
     }
+    if settings.connector.shards:
+        # with connector.shards each worker is a replica, a member of the
+        # group: the group, not this plan, gives it its share
+        del overrides["sequence"]
+    return overrides
 
 
 def _free_port() -> int:
@@ -125,7 +130,15 @@ def _worker_main(config: str | None, overrides: dict[str, dict[str, Any]],
                      name="orphan-watch").start()
     from connector.config import load_settings
 
-    sys.exit(run_settings_exit_code(lambda: load_settings(config, overrides=overrides)))
+    def load() -> Settings:
+        return load_settings(config, overrides=overrides)
+
+    if "sequence" not in overrides:  # a replica (connector.shards)
+        from connector.process import load_logged
+        from connector.replicas import run_replica_exit_code
+
+        sys.exit(run_replica_exit_code(load_logged(load)))
+    sys.exit(run_settings_exit_code(load))
 
 
 # -- metrics of every worker under one port -----------------------------------------
@@ -153,7 +166,11 @@ class Supervisor:
     def __init__(self, settings: Settings, config: str | Path | None) -> None:
         self.settings = settings
         self.config = str(config) if config is not None else None
-        self.shards = shard_plan(settings)
+        s = settings.sequence
+        # with connector.shards: N replicas, each a group member (connector/replicas.py)
+        self.shards = shard_plan(settings) if not settings.connector.shards else [
+            Shard(i, s.stream_topics, s.lifecycle, s.sse)
+            for i in range(settings.connector.workers)]
         self.ports = [_free_port() for _ in self.shards]
         self._ctx = multiprocessing.get_context("spawn")
         self.procs: list[Any] = []

@@ -167,10 +167,24 @@ class TransactionalSink(KafkaSink):
                 "fenced": error.fenced})
             self._first_error = error
 
+    def poll(self, timeout: float = 0.0) -> int:
+        """poll, which raises once the producer is fenced: latched instead."""
+        try:
+            return int(self._producer.poll(timeout))
+        except KafkaException as exc:
+            err = _error_of(exc)
+            self._latch(TransactionFailed(str(exc), err.code() if err else KafkaError._FATAL))
+            return 0
+
+    async def _make_room(self) -> None:
+        self.poll(0)
+        self.raise_if_failed()
+        await asyncio.sleep(0.005)
+
     # -- transactions ------------------------------------------------------------
     async def serve_delivery_reports(self, interval: float = 0.002) -> None:
         while self._first_error is None:
-            self._producer.poll(0)
+            self.poll(0)
             due = self._in_txn and (
                 self._in_txn >= self._max_records
                 or time.monotonic() - self._last_commit >= self._commit_every)
@@ -201,8 +215,9 @@ class TransactionalSink(KafkaSink):
         """Deliver what is queued from this thread, so delivery reports run on
         the event loop's thread and not in the commit call's."""
         end = time.monotonic() + CALL_TIMEOUT_S
-        while len(self._producer) and self._abort_reason is None and time.monotonic() < end:
-            self._producer.poll(0)
+        while (len(self._producer) and self._abort_reason is None
+               and self._first_error is None and time.monotonic() < end):
+            self.poll(0)
             await asyncio.sleep(0.001)
 
     async def _commit(self) -> bool:
@@ -266,7 +281,7 @@ class TransactionalSink(KafkaSink):
                 except QueueFull:
                     if self._first_error is not None:
                         return
-                    self._producer.poll(0)
+                    self.poll(0)
                     await asyncio.sleep(0.005)
         self._in_txn = len(self._pending)
         log.warning("transaction aborted; its records are produced again",

@@ -51,6 +51,8 @@ TOPICS = ("orders", "fills", "tca", *(f"prices:{s}" for s in SYMBOLS))
 # connector/sharding.py deals the market data out starting at shard 1:
 # BTC-USD -> 1, ETH-USD -> 2, SOL-USD -> 0 (with the account streams), BTC-USDT -> 1
 ACCOUNT_SYMBOL = "SOL-USD"
+# with two shards: BTC-USD -> 1, ETH-USD -> 0, SOL-USD -> 1, BTC-USDT -> 0
+ACCOUNT_SYMBOL_OF_2 = "ETH-USD"
 SESSION_S = 6.0
 
 
@@ -210,7 +212,7 @@ def test_zombie_replica_is_fenced_and_nothing_it_writes_after_is_visible(
         time.sleep(3)
         prices = read_family(bootstrap, prefix, registry_url, Family.prices, read_committed=True)
         owners = _owners_since(prices, steady_ns)
-        zombie_name = owners[ACCOUNT_SYMBOL].pop()
+        zombie_name = owners[ACCOUNT_SYMBOL_OF_2].pop()
         zombie = replicas[names.index(zombie_name)]
         zombie.send(signal.SIGSTOP)
         stopped_ns = time.time_ns()
@@ -229,8 +231,8 @@ def test_zombie_replica_is_fenced_and_nothing_it_writes_after_is_visible(
 
         # what the zombie wrote after it came back, before the group gave it
         # a shard again (a fresh init_transactions, legitimately visible)
-        again = [r.value["at_ns"] for r in _controls(bootstrap, prefix, registry_url,
-                                                      "shard_assigned")
+        again = [int(str(_detail(r)["assigned_ns"]))
+                 for r in _controls(bootstrap, prefix, registry_url, "shard_assigned")
                  if r.value["instance"] == zombie_name and r.value["at_ns"] > resumed_ns]
         fenced_until = min(again, default=time.time_ns())
         leaked = []
@@ -247,4 +249,37 @@ def test_zombie_replica_is_fenced_and_nothing_it_writes_after_is_visible(
     finally:
         for replica in replicas:
             replica.cleanup()
+        sim.stop()
+
+
+def test_workers_with_shards_are_replicas_each_a_group_member(
+    bootstrap: str, registry_url: str, tmp_path: Path
+) -> None:
+    """``connector.workers: 2`` with ``shards: 2``: one mechanism, two members of the
+    group under one supervisor; at-least-once delivery (the idempotent producer)."""
+    prefix = new_prefix("wreplicas")
+    sim = SimulatorThread(SimulatorConfig(seed=19, rate=300.0, api_keys=(KEY,))).start()
+    env = _replica_env(prefix, sim, bootstrap, registry_url, "pod", 2)
+    env.update({"SEQCONN__CONNECTOR__WORKERS": "2",
+                "SEQCONN__CONNECTOR__DELIVERY": "at_least_once"})
+    supervisor = ConnectorProcess(env, tmp_path / "supervisor.log")
+    try:
+        supervisor.start()
+        wait_until(lambda: _streaming(sim, [supervisor], 2), 90, "two shards streaming")
+        time.sleep(8)
+        steady_ns = time.time_ns()
+        time.sleep(4)
+        rc = supervisor.terminate()
+        assert rc == 0, f"SIGTERM must drain both and exit 0, got {rc}:\n{supervisor.log_tail()}"
+        prices = read_family(bootstrap, prefix, registry_url, Family.prices)
+        owners = _owners_since(prices, steady_ns)
+        assert set(owners) == set(SYMBOLS), owners
+        assert all(len(o) == 1 for o in owners.values()), owners
+        members = {o for each in owners.values() for o in each}
+        assert members == {"pod-w0", "pod-w1"}, owners  # one shard per worker
+        assigned = _controls(bootstrap, prefix, registry_url, "shard_assigned")
+        assert {r.value["sequence_topic"] for r in assigned} == {"shard:0", "shard:1"}
+        print(f"workers as replicas: {owners}")
+    finally:
+        supervisor.cleanup()
         sim.stop()

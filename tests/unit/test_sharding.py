@@ -49,9 +49,37 @@ def test_names_and_shard_settings() -> None:
     assert one.sequence.lifecycle == () and one.observe.metrics_port == 0
 
 
-@pytest.mark.parametrize("bad", [{"shards": -1}, {"shards": 2, "workers": 2},
+@pytest.mark.parametrize("bad", [{"shards": -1}, {"shards": 300},
                                  {"delivery": "twice"}, {"session_timeout_s": 0.5},
                                  {"transaction_ms": 0}])
 def test_replica_settings_are_checked(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         settings(TOPICS, **bad)
+
+
+def test_a_replica_serves_every_shards_metrics_with_a_shard_label_and_a_standby_is_ready(
+) -> None:
+    import asyncio
+
+    from prometheus_client import generate_latest
+
+    from connector.app import Connector
+    from connector.replicas import ReplicaRunner, _ShardRun
+
+    async def check() -> None:
+        s = settings(shards=2, instance_id="pod-0")
+        runner = ReplicaRunner(s)
+        assert runner.readiness() == (True, {"instance": "pod-0", "shards": {},
+                                             "standby": True})
+        for spec in runner.specs:
+            run = _ShardRun(spec)
+            run.connector = Connector(s)
+            run.connector.metrics.control_records.labels("handover").inc()
+            runner.runs[spec.index] = run
+        text = generate_latest(runner.registry).decode()
+        assert 'sequence_connector_control_records_total{kind="handover",shard="0"} 1.0' in text
+        assert 'shard="1"' in text and "sequence_connector_shards_owned" in text
+        ready, detail = runner.readiness()
+        assert not ready and set(detail["shards"]) == {"0", "1"}  # type: ignore[arg-type]
+
+    asyncio.run(check())
