@@ -283,3 +283,88 @@ def test_workers_with_shards_are_replicas_each_a_group_member(
     finally:
         supervisor.cleanup()
         sim.stop()
+
+
+def test_replica_restarted_after_kill_9_gets_its_shards_back_and_records_the_handover(
+    bootstrap: str, registry_url: str, tmp_path: Path
+) -> None:
+    """The plainest case: one replica, kill -9, start again (same member id)."""
+    prefix = new_prefix("rrestart")
+    sim = SimulatorThread(SimulatorConfig(seed=23, rate=300.0, api_keys=(KEY,))).start()
+    replica = ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, "solo", 2),
+                               tmp_path / "solo.log")
+    try:
+        replica.start()
+        wait_until(lambda: _streaming(sim, [replica], 2), 90, "two shards streaming")
+        time.sleep(5)
+        replica.kill9()
+        killed_ns = time.time_ns()
+        time.sleep(3)
+        sessions = stream_sessions(sim)[1]
+        replica.start()
+        started_ns = time.time_ns()
+        wait_until(lambda: stream_sessions(sim)[1] >= sessions + 2 and _streaming(
+            sim, [replica], 2), 60, "both shards streaming again")
+        time.sleep(5)
+        _stop_all([replica])
+        assigned = [r for r in _controls(bootstrap, prefix, registry_url, "shard_assigned")
+                    if r.value["at_ns"] > started_ns]
+        back_s = max(r.value["at_ns"] for r in assigned) / 1e9 - started_ns / 1e9
+        assert {r.value["sequence_topic"] for r in assigned} == {"shard:0", "shard:1"}
+        handovers = [r for r in _controls(bootstrap, prefix, registry_url, "handover")
+                     if r.value["at_ns"] > killed_ns]
+        assert {r.value["sequence_topic"] for r in handovers} == set(TOPICS)
+        for record in handovers:
+            window = _detail(record)
+            assert isinstance(window["from_ns"], int) and isinstance(window["to_ns"], int)
+            assert window["from_ns"] <= killed_ns < started_ns <= window["to_ns"], window
+        widest = max(int(str(_detail(r)["to_ns"])) - int(str(_detail(r)["from_ns"]))
+                     for r in handovers)
+        print(f"restart: both shards owned {back_s:.1f} s after the start; "
+              f"widest handover window {widest / 1e9:.1f} s (down 3 s)")
+        print(_assert_account_exactly_once(bootstrap, prefix, registry_url, sim))
+    finally:
+        replica.cleanup()
+        sim.stop()
+
+
+def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
+    bootstrap: str, registry_url: str, tmp_path: Path
+) -> None:
+    prefix = new_prefix("rscale")
+    sim = SimulatorThread(SimulatorConfig(seed=29, rate=300.0, api_keys=(KEY,))).start()
+    names = ("s0", "s1", "s2")
+    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 3),
+                                 tmp_path / f"{n}.log") for n in names]
+    try:
+        replicas[0].start()
+        wait_until(lambda: _streaming(sim, replicas[:1], 3), 90, "one replica, three shards")
+        time.sleep(3)
+        for replica in replicas[1:]:
+            replica.start()
+        time.sleep(12)  # scaled to 3: the shards spread
+        spread_ns = time.time_ns()
+        time.sleep(3)
+        for replica in replicas[1:]:
+            assert replica.terminate() == 0, replica.log_tail()
+        # static members leave no LeaveGroup: their shards move after the session timeout
+        time.sleep(SESSION_S + 10)
+        back_ns = time.time_ns()
+        time.sleep(3)
+        _stop_all(replicas)
+        prices = read_family(bootstrap, prefix, registry_url, Family.prices, read_committed=True)
+        spread = {o for each in _owners_since(prices, spread_ns).values() for o in each}
+        assert len(spread) >= 2, spread
+        after = _owners_since(prices, back_ns)
+        assert set(after) == set(SYMBOLS) and all(o == {"s0"} for o in after.values()), after
+        moves = _controls(bootstrap, prefix, registry_url, "handover")
+        windows = sorted({round((int(str(_detail(r)["to_ns"]))
+                                 - int(str(_detail(r)["from_ns"]))) / 1e9, 1) for r in moves})
+        print(f"scale 1->3->1: owners at 3 {sorted(spread)}, handover records {len(moves)}, "
+              f"windows s {windows}")
+        assert moves
+        print(_assert_account_exactly_once(bootstrap, prefix, registry_url, sim))
+    finally:
+        for replica in replicas:
+            replica.cleanup()
+        sim.stop()
