@@ -44,7 +44,7 @@ from tests.support.chaos import (
 from tests.support.e2e import KEY
 from tests.support.readback import DecodedRecord
 
-pytestmark = pytest.mark.kafka_only("transactions and read_committed (tansu lacks them)")
+EXACTLY_ONCE = pytest.mark.kafka_only("transactions and read_committed (tansu lacks them)")
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "BTC-USDT")
 TOPICS = ("orders", "fills", "tca", *(f"prices:{s}" for s in SYMBOLS))
@@ -128,6 +128,7 @@ def _stop_all(replicas: list[ConnectorProcess]) -> None:
         replica.cleanup()  # kills what did not stop
 
 
+@EXACTLY_ONCE
 def test_replicas_share_shards_and_failover_after_kill_9_keeps_account_exactly_once(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_replicas_share_shards_and_failover_after_kill_9_keeps_account_exactly_o
         sim.stop()
 
 
+@EXACTLY_ONCE
 def test_zombie_replica_is_fenced_and_nothing_it_writes_after_is_visible(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:
@@ -285,6 +287,7 @@ def test_workers_with_shards_are_replicas_each_a_group_member(
         sim.stop()
 
 
+@EXACTLY_ONCE
 def test_replica_restarted_after_kill_9_gets_its_shards_back_and_records_the_handover(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:
@@ -328,6 +331,7 @@ def test_replica_restarted_after_kill_9_gets_its_shards_back_and_records_the_han
         sim.stop()
 
 
+@EXACTLY_ONCE
 def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:
