@@ -372,3 +372,39 @@ def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
         for replica in replicas:
             replica.cleanup()
         sim.stop()
+
+
+@EXACTLY_ONCE
+def test_rolling_restart_of_every_replica_keeps_the_account_streams_exactly_once(
+    bootstrap: str, registry_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM and start again, one replica after the other (as a rollout does):
+    static members restarted inside the session timeout keep their shards."""
+    prefix = new_prefix("rroll")
+    sim = SimulatorThread(SimulatorConfig(seed=31, rate=300.0, api_keys=(KEY,))).start()
+    names = ("o0", "o1")
+    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 2),
+                                 tmp_path / f"{n}.log") for n in names]
+    try:
+        for replica in replicas:
+            replica.start()
+        wait_until(lambda: _streaming(sim, replicas, 2), 90, "two shards streaming")
+        time.sleep(8)
+        rolled_ns = time.time_ns()
+        for replica in replicas:
+            assert replica.terminate() == 0, replica.log_tail()
+            replica.start()
+            time.sleep(8)
+        _stop_all(replicas)
+        handovers = [r for r in _controls(bootstrap, prefix, registry_url, "handover")
+                     if r.value["at_ns"] > rolled_ns]
+        windows = sorted({round((int(str(_detail(r)["to_ns"]))
+                                 - int(str(_detail(r)["from_ns"]))) / 1e9, 1)
+                          for r in handovers})
+        assert {r.value["sequence_topic"] for r in handovers} == set(TOPICS)
+        print(f"rolling restart: {len(handovers)} handover records, windows s {windows}")
+        print(_assert_account_exactly_once(bootstrap, prefix, registry_url, sim))
+    finally:
+        for replica in replicas:
+            replica.cleanup()
+        sim.stop()
