@@ -47,7 +47,13 @@ from connector.serde.topics import topic_names, topic_plan
 from connector.serde.wire import WireEncoder
 from connector.sink.admin import ensure_topics
 from connector.sink.errors import kafka_call
-from connector.sink.producer import DeliveryError, KafkaSink, QueueFull, kafka_conf
+from connector.sink.producer import (
+    DeliveryError,
+    KafkaSink,
+    QueueFull,
+    RefusedError,
+    kafka_conf,
+)
 from connector.source.rest import SequenceRest
 from connector.source.sse import SseReader
 from connector.source.websocket import WebSocketReader, ws_url
@@ -390,6 +396,12 @@ class Connector:
             left = await self.sink.flush(max(0.1, end - loop.time()))
         except DeliveryError as exc:
             refused, left = exc, self.sink.pending
+        if isinstance(refused, RefusedError):
+            # no deadline passed and no record was refused: the exit line says
+            # why nothing was delivered, this one what it cost
+            log.warning("not delivered: Kafka refused the producer",
+                        extra={"unacknowledged": left})
+            return refused
         if left:
             log.error("shutdown deadline passed with records unacknowledged",
                       extra={"unacknowledged": left})
