@@ -27,7 +27,7 @@
 --   and the latest state per order is the row with the highest offset of its
 --   key (the topic is keyed by node_order_id, so one key is one partition).
 --   That is exactly what upsert-kafka would compute, applied at read time;
---   warehouse.sql has the view.
+--   report.py and README.md have the view.
 -- Decimals are read from Avro bytes+decimal into DECIMAL(38,9)/(38,8)/(38,18)
 -- unscaled, and written as Parquet DECIMAL (fixed_len_byte_array) unchanged.
 
