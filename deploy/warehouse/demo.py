@@ -61,7 +61,8 @@ def rest_history(sim: SimulatorThread) -> tuple[list[dict[str, Any]], dict[str, 
         trading = sim.sim.state.feed.trading
         return [dict(f) for f in trading.fills], {k: dict(v) for k, v in trading.orders.items()}
 
-    return asyncio.run_coroutine_threadsafe(read(), sim._loop).result(timeout=30)
+    # on the simulator's own loop, where its state is consistent
+    return asyncio.run_coroutine_threadsafe(read(), sim._loop).result(timeout=30)  # noqa: SLF001
 
 
 def newest_in_kafka(conf: dict[str, Any], decoder: AvroValueDecoder, topic: str,
@@ -85,7 +86,7 @@ def scaled(unscaled: int | None, scale: int) -> Decimal | None:
 def landed(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     cursor = con.execute(sql)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def compare_fills(con: duckdb.DuckDBPyConnection, truth: Truth) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def run_landing(bootstrap: str, registry_url: str, warehouse: Path, log_dir: Pat
     """landing.py in its own process (its JVM ends with it), bounded at the latest offsets."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "landing.out", "wb") as out:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - our own script, fixed arguments
             [sys.executable, str(Path(landing.__file__)), "--bootstrap", bootstrap,
              "--registry", registry_url, "--warehouse", str(warehouse), "--until-latest",
              "--topic-prefix", topic_prefix,

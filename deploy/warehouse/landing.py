@@ -91,8 +91,8 @@ def fetch_jars() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second run waits, then finds the jars
         if (home / ".complete").exists():
             return home
-        done = subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        done = subprocess.run(  # noqa: S603 - mvn from PATH on purpose, fixed arguments
+            ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",  # noqa: S607
              "-DincludeScope=runtime", f"-DoutputDirectory={home}"],
             capture_output=True, text=True, check=False, timeout=900)
         if done.returncode != 0:

@@ -34,12 +34,12 @@ def views(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     for table in TABLES:
         if not any((warehouse / table).glob("dt=*/hr=*/part-*")):
             raise FileNotFoundError(f"no Parquet files under {warehouse / table}")
-    source = {t: f"read_parquet('{warehouse / t}/dt=*/hr=*/part-*', hive_partitioning = true)"
-              for t in TABLES}
-    con.execute(f"CREATE OR REPLACE VIEW fills AS SELECT * FROM {source['fills']}")
-    con.execute(f"CREATE OR REPLACE VIEW book AS SELECT * FROM {source['book']}")
-    con.execute(f"CREATE OR REPLACE VIEW prices AS SELECT * FROM {source['prices']}")
-    con.execute(f"CREATE OR REPLACE VIEW order_states AS SELECT * FROM {source['orders']}")
+    # view names are these constants and the path is the caller's own directory
+    for view, table in (("fills", "fills"), ("book", "book"), ("prices", "prices"),
+                        ("order_states", "orders")):
+        glob = f"{warehouse / table}/dt=*/hr=*/part-*".replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM "  # noqa: S608
+                    f"read_parquet('{glob}', hive_partitioning = true)")
     con.execute("""
         CREATE OR REPLACE VIEW orders AS
         SELECT * FROM order_states
@@ -52,9 +52,8 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple[A
 
 
 def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    out = {t: int(rows(con, f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
-    out["order_states"] = int(rows(con, "SELECT count(*) FROM order_states")[0][0])
-    return out
+    return {t: int(rows(con, f"SELECT count(*) FROM {t}")[0][0])  # noqa: S608 - our views
+            for t in (*TABLES, "order_states")}
 
 
 def fills_by_symbol(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -79,7 +78,7 @@ def best_bid_ask(con: duckdb.DuckDBPyConnection, symbol: str,
     return rows(con, f"""
         SELECT time_bucket(INTERVAL {int(bucket_s)} SECOND, ts) AS t,
                arg_max(best_bid_px, ts), arg_max(best_ask_px, ts), count(*)
-        FROM prices WHERE symbol = ? GROUP BY t ORDER BY t""", symbol)
+        FROM prices WHERE symbol = ? GROUP BY t ORDER BY t""", symbol)  # noqa: S608 - an int
 
 
 def render(con: duckdb.DuckDBPyConnection, symbol: str) -> str:
