@@ -61,8 +61,7 @@ def rest_history(sim: SimulatorThread) -> tuple[list[dict[str, Any]], dict[str, 
         trading = sim.sim.state.feed.trading
         return [dict(f) for f in trading.fills], {k: dict(v) for k, v in trading.orders.items()}
 
-    # on the simulator's own loop, where its state is consistent
-    return asyncio.run_coroutine_threadsafe(read(), sim._loop).result(timeout=30)  # noqa: SLF001
+    return sim.call(read())  # on the simulator's own loop, where its state is consistent
 
 
 def newest_in_kafka(conf: dict[str, Any], decoder: AvroValueDecoder, topic: str,
