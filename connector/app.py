@@ -114,7 +114,8 @@ class Connector:
                 await self.ops.stop()
 
     async def _run_tasks(self) -> None:
-        assert self.sink is not None and self.resnap is not None and self.backfiller is not None
+        # for mypy: _prepare() built them
+        assert self.sink is not None and self.resnap is not None and self.backfiller is not None  # noqa: S101
         if self._tune_gc:
             tune_gc()
         tasks = [asyncio.create_task(r.run(), name=f"source:{r.name}") for r in self.readers]
@@ -197,7 +198,7 @@ class Connector:
     def _build_recovery(self) -> None:
         """REST re-snapshots after gaps and reconnects; backfill of trading data."""
         s = self.settings.sequence
-        assert s.api_key is not None
+        assert s.api_key is not None  # noqa: S101 - for mypy: _prepare() refuses no key
         self.rest = SequenceRest(s.base_url, s.api_key.reveal())
         dedupe = self.bridge.dedupe
 
@@ -220,7 +221,7 @@ class Connector:
 
     def _build_readers(self) -> list[WebSocketReader | SseReader]:
         s = self.settings.sequence
-        assert s.api_key is not None
+        assert s.api_key is not None  # noqa: S101 - for mypy: _prepare() refuses no key
         key = s.api_key.reveal()
         readers: list[WebSocketReader | SseReader] = []
         if s.stream_topics:
@@ -262,7 +263,8 @@ class Connector:
             self.metrics.rejected_topics.labels(topic).inc()
             log.error("topic rejected by Sequence", extra={"topic": topic, "reason": reason})
             await self._control(ControlKind.subscribe_rejected, topic, epoch, reason=reason)
-        assert self.resnap is not None and self.backfiller is not None
+        # for mypy: built in _prepare(), before any reader starts
+        assert self.resnap is not None and self.backfiller is not None  # noqa: S101
         if epoch > 1:
             for topic in subscribed:
                 await self._control(ControlKind.reconnect, topic, epoch,
@@ -312,7 +314,7 @@ class Connector:
 
     # -- the bridge worker -------------------------------------------------------
     async def _work(self) -> None:
-        assert self.sink is not None
+        assert self.sink is not None  # noqa: S101 - for mypy: _prepare() built it
         sink = self.sink
         while True:
             self._idle.set()
@@ -327,7 +329,8 @@ class Connector:
                     continue  # an order state older than one already written
                 for out in self.bridge.process(item):
                     if out.source_data is not None and backfiller is not None:
-                        assert out.family is not None
+                        # for mypy: only a family's records carry source data
+                        assert out.family is not None  # noqa: S101
                         backfiller.observe(out.family.value, out.source_data)
                     try:
                         try:

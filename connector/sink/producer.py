@@ -343,10 +343,8 @@ class KafkaSink:
         self._rebuild_reason = None
         self.rebuilds += 1
         # purge, then close the old handle off the loop (it may block on a dead broker)
-        try:
+        with contextlib.suppress(KafkaException):
             old.purge(in_queue=True, in_flight=True, blocking=False)
-        except KafkaException:
-            pass
         asyncio.get_running_loop().run_in_executor(None, old.flush, 0)
         # Until every pending record is on the new producer, new records wait
         # (QueueFull): they must neither overtake the resend nor, produced
