@@ -61,10 +61,11 @@ $(VENV)/.warehouse: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install --quiet -e '.[warehouse]'
 	touch $@
 
-## lint: ruff, mypy and the import map of docs/ARCHITECTURE.md (lint-imports)
+## lint: ruff (rules in pyproject.toml), mypy --strict and the import map of
+## docs/ARCHITECTURE.md (lint-imports)
 lint: install
-	$(VENV)/bin/ruff check connector tests
-	$(VENV)/bin/mypy connector
+	$(VENV)/bin/ruff check connector bench tests
+	$(VENV)/bin/mypy connector bench
 	$(VENV)/bin/lint-imports
 
 clean:
