@@ -46,11 +46,27 @@ soak: install
 	$(PY) -m bench.soak --duration $(if $(filter file,$(origin DURATION)),1800,$(DURATION)) \
 		--rate $(or $(RATE),3000)
 
-## lint: ruff, mypy and the import map of docs/ARCHITECTURE.md (lint-imports)
+## warehouse-demo: Apache Kafka + registry + simulator + connector for DURATION s, then Apache
+## Flink lands fills/orders/book/prices as Parquet and DuckDB reports; writes
+## warehouse-summary.json (about 1.5 min after the first fetch; needs java and mvn)
+warehouse-demo: $(VENV)/.warehouse
+	$(PY) -m deploy.warehouse.demo --duration $(DURATION) --summary-json warehouse-summary.json
+
+## warehouse-test: the landed Parquet equals the simulator's REST history exactly (about 2 min)
+warehouse-test: $(VENV)/.warehouse
+	$(PY) -m pytest -q -p no:cacheprovider $(if $(BROKER),--broker $(BROKER)) tests/e2e/test_warehouse.py
+
+.PHONY: warehouse-demo warehouse-test
+$(VENV)/.warehouse: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[warehouse]'
+	touch $@
+
+## lint: ruff (rules in pyproject.toml), mypy --strict and the import map of
+## docs/ARCHITECTURE.md (lint-imports)
 lint: install
-	$(VENV)/bin/ruff check connector tests
-	$(VENV)/bin/mypy connector
+	$(VENV)/bin/ruff check connector bench tests
+	$(VENV)/bin/mypy connector bench
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo-summary.json
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo-summary.json warehouse-summary.json

@@ -126,8 +126,8 @@ def serial_round_trip(*, frames_path: str, events: int, bootstrap: str, prefix: 
 def markdown(result: dict[str, Any]) -> str:
     a = result["settings"]
     lines = [
-        (f"Broker floor ({a['broker']}): bare producer, {a['feed']} records, {a['events']:,} per run at "
-         f"{a['rate']:,.0f}/s, median (min-max) of {a['runs']}, ms"),
+        (f"Broker floor ({a['broker']}): bare producer, {a['feed']} records, "
+         f"{a['events']:,} per run at {a['rate']:,.0f}/s, median (min-max) of {a['runs']}, ms"),
         "",
         "| linger.ms | pacing step ms | p50 | p99 | p999 |",
         "|---:|---:|---:|---:|---:|",
@@ -193,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         events=args.events, rate=args.rate, overrides={"linger.ms": linger},
                         tick_s=tick / 1000)) is not None]
                     if runs:
-                        paced.append({"linger_ms": linger, "tick_ms": tick, **latency_quantiles(runs)})
+                        paced.append({"linger_ms": linger, "tick_ms": tick,
+                                      **latency_quantiles(runs)})
             serial = [r for i in range(args.runs) if (r := measure(
                 f"serial run {i + 1}", serial_round_trip, events=args.serial,
                 linger_ms=0)) is not None]

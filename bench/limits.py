@@ -257,8 +257,8 @@ def limit_pipeline(*, frames_path: str, events: int, min_seconds: float = MIN_SE
     settings. What is left of one core for socket and acks is 1 - this."""
     import gc
 
-    from connector.gc_tuning import GC_THRESHOLDS
     from connector.dedupe.store import DedupeStore
+    from connector.gc_tuning import GC_THRESHOLDS
     from connector.sink.producer import KafkaSink
 
     bridge, items = _bridge_and_frames(frames_path, events)
@@ -286,7 +286,8 @@ def limit_pipeline(*, frames_path: str, events: int, min_seconds: float = MIN_SE
             elapsed += time.perf_counter() - started
             cpu += cpu_s() - cpu0
             done += len(items)
-            sink._producer.purge()  # drop the queued records now
+            # the sink has no public purge: the connector never drops what it queued
+            sink._producer.purge()  # noqa: SLF001 - drop the queued records now
             del sink, produce
     finally:
         gc.unfreeze()

@@ -25,7 +25,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.connector_worker import run_connector, warmup_topic
 from bench.feed import channels, generate, write_frames

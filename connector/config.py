@@ -174,7 +174,7 @@ class ConnectorSettings:
 @dataclass(frozen=True)
 class ObserveSettings:
     metrics_port: int = 9108  # 0 disables the HTTP port
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes come from outside
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
     # /readyz turns 503 when a subscribed family has had no event for longer

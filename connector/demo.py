@@ -15,10 +15,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -30,6 +30,8 @@ from connector.sandbox.simulator import Simulator, SimulatorConfig
 from connector.serde.registry import registry_client
 from connector.sink.producer import kafka_conf
 from connector.sink.reader import AvroValueDecoder, read_topic
+
+T = TypeVar("T")
 
 DEMO_KEY = "seq_test_key"
 POLY_YES = "71166707665253014908308475311609108419118036985903834861277070930664191157865"
@@ -53,6 +55,10 @@ class SimulatorThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(timeout=15)
         return self
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run ``coro`` on the simulator's own loop, from any other thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
 
     def stop(self) -> None:
         if self._thread.is_alive():

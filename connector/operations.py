@@ -49,7 +49,8 @@ def schemas_list(settings: Settings, out: TextIO) -> int:
 def schemas_register(settings: Settings, out: TextIO) -> int:
     ids = register_schemas(registry_client(settings), topic_names(settings), SchemaSet.load())
     topics = topic_names(settings)
-    out.writelines(f"{topics.subject(family):<36} id {schema_id}\n" for family, schema_id in ids.items())
+    out.writelines(f"{topics.subject(family):<36} id {schema_id}\n"
+                   for family, schema_id in ids.items())
     return OK
 
 
@@ -74,7 +75,8 @@ def topics_create(settings: Settings, out: TextIO, partitions: int | None = None
         settings.kafka.replication_factor)
     wanted = topic_plan(settings, partitions)
     result = ensure_topics(kafka_conf(settings), wanted, rf)
-    out.writelines(f"{name:<32} {result[name]:<8} cleanup.policy={config['cleanup.policy']}\n" for name, _, config in wanted)
+    out.writelines(f"{name:<32} {result[name]:<8} cleanup.policy={config['cleanup.policy']}\n"
+                   for name, _, config in wanted)
     return OK
 
 
@@ -117,7 +119,8 @@ def _check(settings: Settings, out: TextIO) -> int:
         _probe("kafka", lambda: _check_kafka(settings)),
         _probe("schema-registry", lambda: _check_registry(settings)),
     ]
-    out.writelines(f"{v.component:<16} {'OK' if v.ok else 'FAIL':<5} {v.detail}\n" for v in verdicts)
+    out.writelines(f"{v.component:<16} {'OK' if v.ok else 'FAIL':<5} {v.detail}\n"
+                   for v in verdicts)
     return OK if all(v.ok for v in verdicts) else FAIL
 
 

@@ -26,6 +26,7 @@ does: the orchestrator restarts it, and it rejoins as a member.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -168,10 +169,8 @@ class ReplicaRunner:
                 log.warning("waiting for dependency", extra={
                     "dependency": "kafka", "target": s.kafka.bootstrap_servers,
                     "error": str(exc), "retry_in_s": delay})
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
-                except TimeoutError:
-                    pass
                 delay = min(delay * 2, 10.0)
         return False
 
@@ -184,9 +183,14 @@ class ReplicaRunner:
         if not self._stop.is_set():
             self._fail_threadsafe(ConnectorError("group membership ended"))
 
+    def _loop_of_run(self) -> asyncio.AbstractEventLoop:
+        """The loop ``run`` runs on (the membership thread hands work to it)."""
+        if self._loop is None:
+            raise RuntimeError("the replica is not running")
+        return self._loop
+
     def _fail_threadsafe(self, exc: BaseException) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._fail, exc)
+        self._loop_of_run().call_soon_threadsafe(self._fail, exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self._failed is None:
@@ -195,14 +199,13 @@ class ReplicaRunner:
 
     # -- rebalance callbacks (on the membership thread, inside poll) --------------
     def _assigned_cb(self, shards: list[int]) -> None:
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._start_shards(shards), self._loop).result(
-            ASSIGN_TIMEOUT_S)
+        asyncio.run_coroutine_threadsafe(self._start_shards(shards),
+                                         self._loop_of_run()).result(ASSIGN_TIMEOUT_S)
 
     def _revoked_cb(self, shards: list[int], why: str) -> None:
         """Blocks until the shards are stopped: only then may the group hand them on."""
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._stop_shards(shards, why), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._stop_shards(shards, why),
+                                                  self._loop_of_run())
         try:
             future.result(self.settings.connector.revoke_timeout_s + 5)
         except TimeoutError:

@@ -252,7 +252,7 @@ class Supervisor:
         return server
 
     async def _fetch(self, index: int, path: str) -> tuple[int, str]:
-        assert self._http is not None
+        assert self._http is not None  # noqa: S101 - for mypy: run() opens it before serving
         try:
             async with self._http.get(f"http://127.0.0.1:{self.ports[index]}{path}") as resp:
                 return resp.status, await resp.text()

@@ -67,7 +67,7 @@ class StartupWaiter:
             if limit > 0 and waited >= limit:
                 raise StartupTimeoutError(dependency, waited, error) from None
             delay = min(STARTUP_BACKOFF_CAP_S, STARTUP_BACKOFF_INITIAL_S * 2 ** (attempt - 1))
-            delay *= random.uniform(0.5, 1.0)
+            delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
             if limit > 0:
                 delay = min(delay, limit - waited)
             self.waiting_error = error

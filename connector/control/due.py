@@ -4,6 +4,7 @@ key, served once due, retried with a capped backoff after a failure."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,10 +33,8 @@ async def serve_due(
         due = [key for key in pending if not_before.get(key, 0.0) <= now]
         if not due:
             waits = [not_before[key] - now for key in pending]
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), min(waits) if waits else None)
-            except TimeoutError:
-                pass
             continue
         for key in due:
             await take(key, loop)

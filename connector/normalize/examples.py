@@ -14,8 +14,8 @@ import orjson
 
 from connector.protocol.families import Family
 
-YES_TOKEN = "71166707665253014908308475311609108419118036985903834861277070930664191157865"
-NO_TOKEN = "12689298635162541371837661686258341808898518310308696393181273329357280031984"
+YES_TOKEN = "71166707665253014908308475311609108419118036985903834861277070930664191157865"  # noqa: S105 - an id, not a secret
+NO_TOKEN = "12689298635162541371837661686258341808898518310308696393181273329357280031984"  # noqa: S105 - an id, not a secret
 
 # JSON text, not dicts: these are the bytes the vendor puts on the wire, and
 # parsing them is how book floats like 76410.50 reach the normaliser.
@@ -39,7 +39,7 @@ _EXAMPLES: dict[Family, bytes] = {
       {"venue": "okx", "instrument_type": "spot", "mid_1e9": 76406500000000, "weight": 0.78, "staleness_ms": 156},
       {"venue": "hyperliquid", "instrument_type": "perp", "mid_1e9": 76354500000000, "weight": 0.65, "staleness_ms": 226}
     ],
-    "cc_ts_ns": 1745979000123456789}""",
+    "cc_ts_ns": 1745979000123456789}""",  # noqa: E501 - the vendor's bytes, as sent
     Family.orders: b"""{
     "node_order_id": "graph:graph_a1b2c3d4:btc_leg:1", "client_id": "muhammad",
     "client_order_id": "order-001", "symbol": "BTC-USD", "side": "buy",
@@ -85,7 +85,7 @@ _EXAMPLES: dict[Family, bytes] = {
     "winning_outcome": "Yes",
     "winning_token_id": "71166707665253014908308475311609108419118036985903834861277070930664191157865",
     "losing_token_id": "12689298635162541371837661686258341808898518310308696393181273329357280031984",
-    "observed_at_ns": 1745971205123456789}""",
+    "observed_at_ns": 1745971205123456789}""",  # noqa: E501 - the vendor's bytes, as sent
     Family.alerts: b"""{
     "alert_id": "alt_0001", "rule_id": "rule_btc_spread", "rule_name": "BTC spread wide",
     "symbol": "BTC-USD", "condition": "spread_bps > threshold", "threshold": 5,

@@ -110,7 +110,7 @@ def level_decimal(value: Any, field: str) -> Decimal:
     else:
         raise NormalizeError(f"expected a number, got {_type_name(value)}", field=field)
     exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, checked above
+    assert isinstance(exponent, int)  # noqa: S101 - for mypy: finite, checked above
     if exponent < -LEVEL_SCALE:
         raise NormalizeError(
             f"{value!r} needs more than {LEVEL_SCALE} fractional digits", field=field

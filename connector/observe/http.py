@@ -52,9 +52,9 @@ class OpsServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None)  # an asyncio.Server
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses  # what the one site is bound to (port 0 picks)
+        if addresses:
+            self.port = addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:

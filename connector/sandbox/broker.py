@@ -152,7 +152,7 @@ class EmbeddedBroker:
                 return self
             except BrokerStartError as exc:  # most likely a lost port race
                 last = exc
-        assert last is not None
+        assert last is not None  # noqa: S101 - for mypy: _PORT_TRIES > 0, so a try failed
         raise last
 
     def _launch(self, port: int) -> None:
@@ -185,7 +185,7 @@ class EmbeddedBroker:
             raise
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None
+        assert self._proc is not None  # noqa: S101 - for mypy: called right after the launch
         deadline = time.monotonic() + self._start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -225,6 +225,11 @@ class KafkaNode:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The JVM's exit status once it has exited (and not been reaped), else None."""
+        return None if self._proc is None else self._proc.poll()
+
     def pick_ports(self) -> None:
         self.port = free_port()
         self.controller_port = free_port()
@@ -297,7 +302,7 @@ class KafkaNode:
         if self.running:
             return
         config = self.write_config()
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in reap
         self._proc = subprocess.Popen(
             [*self.cluster.java(self.cluster.options.heap_mb), "kafka.Kafka", str(config)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -305,7 +310,7 @@ class KafkaNode:
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.running:
-            assert self._proc is not None
+            assert self._proc is not None  # noqa: S101 - for mypy: running means a process
             os.kill(self._proc.pid, sig)
 
     def stop(self, deadline_s: float = 30.0) -> None:
@@ -321,14 +326,14 @@ class KafkaNode:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 proc.wait(timeout=10)
-        self._reap()
+        self.reap()
 
     def kill(self) -> None:
         """SIGKILL, as an OOM kill or a lost machine would: only fsynced data survives."""
         if self._proc is not None:
             self._signal(signal.SIGKILL)
             self._proc.wait(timeout=10)
-            self._reap()
+            self.reap()
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
@@ -336,7 +341,8 @@ class KafkaNode:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
-    def _reap(self) -> None:
+    def reap(self) -> None:
+        """Forget the exited process and close its log."""
         self._proc = None
         if self._log is not None:
             self._log.close()
@@ -365,7 +371,7 @@ class KafkaCluster:
         self._libs: Path | None = None
 
     def java(self, heap_mb: int) -> list[str]:
-        assert self._libs is not None
+        assert self._libs is not None  # noqa: S101 - for mypy: start() fetches the jars first
         log4j = self.workdir / "log4j2.properties"
         if not log4j.exists():
             log4j.write_text(_LOG4J2)
@@ -405,9 +411,9 @@ class KafkaCluster:
         seen: set[int] = set()
         while time.monotonic() < deadline:
             for node in self.nodes:
-                if node._proc is not None and node._proc.poll() is not None:
+                if (code := node.exit_code) is not None:
                     raise BrokerStartError(
-                        f"kafka node {node.node_id} exited ({node._proc.returncode}); "
+                        f"kafka node {node.node_id} exited ({code}); "
                         f"log tail: {node.log_tail()}")
             seen = _registered_brokers(self.running_bootstrap())
             if want <= seen:
@@ -443,7 +449,7 @@ class KafkaCluster:
             except BrokerStartError:
                 if time.monotonic() > deadline or node.running:
                     raise
-                node._reap()
+                node.reap()
                 time.sleep(0.5)
 
     def leader(self, topic: str, partition: int = 0) -> int:

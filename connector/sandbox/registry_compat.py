@@ -1,10 +1,11 @@
 """The development registry's model: schema identity, compatibility, store.
 
 No HTTP here, so the layer in ``registry.py`` stays thin and Confluent's
-rules (ids, versions, soft deletes, levels) can be read in one place. Every compatibility verdict comes from
-Apache Avro's own ``ReaderWriterCompatibilityChecker``: the registry only
-decides *which* pairs to check (direction and how far back), the way
-Confluent Schema Registry documents its levels.
+rules (ids, versions, soft deletes, levels) can be read in one place. Every
+compatibility verdict comes from Apache Avro's own
+``ReaderWriterCompatibilityChecker``: the registry only decides *which* pairs
+to check (direction and how far back), the way Confluent Schema Registry
+documents its levels.
 """
 
 from __future__ import annotations
@@ -365,14 +366,16 @@ class SchemaStore:
                 raise RegistryError(
                     404,
                     40407,
-                    f"Subject '{subject}' Version {target.version} was not deleted first before being permanently deleted",
+                    f"Subject '{subject}' Version {target.version} was not deleted first "
+                    "before being permanently deleted",
                 )
             self.state.subjects[subject].remove(target)
         elif target.deleted:
             raise RegistryError(
                 404,
                 40406,
-                f"Subject '{subject}' Version {target.version} was soft deleted.Set permanent=true to delete permanently",
+                f"Subject '{subject}' Version {target.version} was soft deleted."
+                "Set permanent=true to delete permanently",
             )
         else:
             target.deleted = True

@@ -514,7 +514,8 @@ class WireGen(CodeGen):
         unscaled = tuple(i for i, b in enumerate(branches) if _is_unscaled_branch(b, self.named))
         kinds_ = tuple(_kind_of(self.resolve(b)) for b in branches)
         table = self.const((matchers, records, kinds_, unscaled, tuple(branches)), "U")
-        out.append(f"{ind}{dst} = ({', '.join(fns)},)[_union_pick({src}, {table}, {path!r})]({src})")
+        pick = f"_union_pick({src}, {table}, {path!r})"
+        out.append(f"{ind}{dst} = ({', '.join(fns)},)[{pick}]({src})")
 
     def emit_record(self, out: list[str], ind: str, schema: dict[str, Any],
                     src: str, dst: str) -> None:

@@ -30,6 +30,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.config import Settings
 from connector.errors import FatalError, RecordTooLargeError, TransientError
+from connector.sink.errors import is_refusal
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,17 @@ class DeliveryError(FatalError):
     def __init__(self, topic: str, error: KafkaError) -> None:
         super().__init__(f"delivery to {topic} failed: {error.str()} ({error.name()})")
         self.topic = topic
+        self.code = error.code()
+
+
+class RefusedError(DeliveryError):
+    """Kafka refused the producer's login, or the producer does not trust the
+    broker's certificate: no record can be delivered until the config changes."""
+
+    def __init__(self, error: KafkaError) -> None:
+        FatalError.__init__(
+            self, f"producer: Kafka refused the connection: {error.str()} ({error.name()})")
+        self.topic = "*"
         self.code = error.code()
 
 
@@ -287,6 +299,12 @@ class KafkaSink:
     def _on_error(self, err: KafkaError, generation: int) -> None:
         if generation != self._generation:
             return
+        if is_refusal(err) and self._first_error is None:
+            # Heard only here: the records would wait out message.timeout.ms
+            # and be resent on a new producer, forever. Start-up's own clients
+            # meet a refusal first, unless the topics were made beforehand
+            # and no dedupe state is read back (a market-data worker).
+            self._first_error = RefusedError(err)
         if err.fatal():
             self.request_rebuild(f"fatal producer error {err.name()}: {err.str()}")
         else:
@@ -325,10 +343,8 @@ class KafkaSink:
         self._rebuild_reason = None
         self.rebuilds += 1
         # purge, then close the old handle off the loop (it may block on a dead broker)
-        try:
+        with contextlib.suppress(KafkaException):
             old.purge(in_queue=True, in_flight=True, blocking=False)
-        except KafkaException:
-            pass
         asyncio.get_running_loop().run_in_executor(None, old.flush, 0)
         # Until every pending record is on the new producer, new records wait
         # (QueueFull): they must neither overtake the resend nor, produced
@@ -453,7 +469,9 @@ class KafkaSink:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._pending and loop.time() < deadline:
+        # nothing pending can be delivered once Kafka refused the producer
+        while (self._pending and loop.time() < deadline
+               and not isinstance(self._first_error, RefusedError)):
             self._producer.poll(0)
             if self._rebuild_reason is not None:
                 await self.rebuild()

@@ -37,7 +37,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from connector.errors import FatalError, TransientError
-from connector.sink.errors import kafka_call
+from connector.sink.errors import is_refusal, kafka_call
 from connector.sink.producer import (
     P_EVENT,
     P_RECV,
@@ -49,6 +49,7 @@ from connector.sink.producer import (
     Headers,
     KafkaSink,
     QueueFull,
+    RefusedError,
 )
 
 log = logging.getLogger(__name__)
@@ -151,11 +152,20 @@ class TransactionalSink(KafkaSink):
             super()._delivered(seq, generation, err, msg)  # refused for good: latched
 
     def _on_error(self, err: KafkaError, generation: int) -> None:
+        # every generation: an abort bumps it without a new producer
+        if is_refusal(err) and self._first_error is None:
+            self._first_error = RefusedError(err)  # login or certificate refused
         if err.fatal():
             self._latch(TransactionFailed(f"fatal producer error {err.name()}: {err.str()}",
                                           err.code()))
         else:
             log.warning("kafka client error", extra={"error": err.str(), "code": err.name()})
+
+    def request_abort(self, reason: str) -> None:
+        """Abort the open transaction at the next commit point and produce its
+        records again (what an abortable delivery error does)."""
+        if self._abort_reason is None:
+            self._abort_reason = reason
 
     def request_rebuild(self, reason: str) -> None:
         self._latch(TransactionFailed(f"transactional producer failed: {reason}"))

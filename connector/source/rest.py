@@ -213,7 +213,7 @@ class SequenceRest:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _once(self, url: URL, path: str) -> Any:
-        assert self._session is not None
+        assert self._session is not None  # noqa: S101 - for mypy: callers start() first
         self.requests += 1
         try:
             async with self._session.get(url) as resp:

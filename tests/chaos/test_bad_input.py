@@ -19,6 +19,7 @@ from connector.demo import SimulatorThread
 from connector.protocol.families import Family
 from connector.sandbox.simulator import SimulatorConfig
 from tests.support.e2e import check_family_exact, check_fills_complete, run_e2e, sim_call
+from tests.support.metrics import counted
 
 GARBAGE = 1200
 
@@ -51,8 +52,9 @@ def test_every_bad_frame_is_a_dead_letter(fuzz_run: dict[str, Any]) -> None:
         assert int(record.headers["dlq.original_bytes"]) > 2 * 1024 * 1024
         assert record.value is not None and record.value.startswith(b'{"channel":')
         assert len(record.value) == 512 * 1024
-    metric = fuzz_run["connector"].metrics.dlq_records
-    assert sum(metric.labels(s)._value.get() for s in ("decode", "route", "normalize")) == len(dlq)
+    metrics = fuzz_run["connector"].metrics
+    stages = ("decode", "route", "normalize")
+    assert sum(counted(metrics, "dlq_records", stage=s) for s in stages) == len(dlq)
 
 
 @pytest.mark.parametrize("family", [Family.prices, Family.book, Family.orders, Family.fills,

@@ -28,6 +28,7 @@ from tests.support.chaos import (
     wait_until,
 )
 from tests.support.e2e import KEY, TOPICS, check_fills_complete, e2e_settings, run_for
+from tests.support.metrics import counted
 
 DROPS = 22
 STALL_AT = (7, 15)  # drop rounds replaced by a stall the watchdog must catch
@@ -95,7 +96,7 @@ def test_recovers_from_every_drop_stall_and_refused_handshake(flapping: dict[str
     faults = DROPS + len(STALL_AT)
     assert stream.epoch >= faults + 1 >= 21, f"{stream.epoch} sessions for {faults} faults"
     assert stream.stale_reconnects >= len(STALL_AT), "the watchdog caught each stall"
-    metric = flapping["connector"].metrics.reconnects.labels("stream")._value.get()
+    metric = counted(flapping["connector"].metrics, "reconnects", stream="stream")
     assert metric == stream.epoch - 1
     assert flapping["handshakes_left"] == 0, "both refused handshakes were met and retried"
 

@@ -60,7 +60,7 @@ def _ledger_prices(sim: SimulatorThread) -> dict[str, list[list[int]]]:
     out: dict[str, list[list[int]]] = {}
     for conn in sim.sim.ledger.connections("/v1/stream"):
         per_symbol: dict[str, list[int]] = {}
-        for frame in conn._frames:
+        for frame in conn.raw_frames:
             parsed: Any = _parse_ledger(frame)
             channel = parsed.get("channel", "")
             if channel.startswith("prices:"):

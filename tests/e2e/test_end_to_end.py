@@ -21,6 +21,7 @@ from tests.support.e2e import (
     check_headers,
     run_e2e,
 )
+from tests.support.metrics import counted
 
 BOGUS = "nonsense:topic"
 
@@ -52,5 +53,5 @@ def test_headers_name_channel_source_and_instance(e2e_run: dict[str, Any]) -> No
 def test_rejected_topic_is_reported_in_control_topic_and_metric(e2e_run: dict[str, Any]) -> None:
     rejected = [r.value for r in e2e_run["control"] if r.value["kind"] == "subscribe_rejected"]
     assert [r["sequence_topic"] for r in rejected] == [BOGUS]
-    metric = e2e_run["connector"].metrics.rejected_topics.labels(BOGUS)._value.get()
+    metric = counted(e2e_run["connector"].metrics, "subscribe_rejected", topic=BOGUS)
     assert metric == 1

@@ -7,6 +7,7 @@ every measurement produced a number and the JSON has the documented shape.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,27 @@ from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parents[2]
 FEEDS = ("prices", "book", "mix")
+# A quick bench took 117 s on this 2-core box under a load of 6-7; the limit
+# only guards against a hang, it judges no speed.
+LIMIT_S = 300
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <args>``; past the limit it gets SIGINT, so its ``finally``
+    blocks stop the brokers it started (SIGKILL would leave them running)."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"{args[0]} still running after {LIMIT_S}s: {err[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _has_spread(node: dict[str, object], name: str) -> None:
@@ -26,12 +48,9 @@ def _has_spread(node: dict[str, object], name: str) -> None:
     assert node[f"{name}_min"] <= node[name] <= node[f"{name}_max"]  # type: ignore[operator]
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(LIMIT_S + 60)
 def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=85, check=False,
-    )
+    done = _bench("bench.run", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "latest.json").read_text())
     assert set(result) == {"machine", "feeds", "latency_ms"}
@@ -72,11 +91,8 @@ def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
 
 
 def _quick_floor(out: Path, *extra: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.floor", "--quick", "--lingers", "0,5", "--ticks-ms", "1",
-         "--out", str(out), *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=85, check=False,
-    )
+    done = _bench("bench.floor", "--quick", "--lingers", "0,5", "--ticks-ms", "1",
+                  "--out", str(out), *extra)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(out.read_text())
     assert result["settings"]["rate"] == 10000
@@ -89,13 +105,13 @@ def _quick_floor(out: Path, *extra: str) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(LIMIT_S + 60)
 def test_quick_floor_writes_json_for_every_setting(tmp_path: Path) -> None:
     result = _quick_floor(tmp_path / "floor.json")
-    assert result["settings"]["broker"] == "fresh embedded tansu"
+    assert result["settings"]["broker"] == "tansu"  # the default without --broker
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(LIMIT_S + 60)
 def test_floor_on_a_given_cluster_leaves_no_topics_behind(tmp_path: Path,
                                                           bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})

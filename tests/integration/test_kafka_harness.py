@@ -32,7 +32,7 @@ def test_jars_come_from_a_cache_named_by_version() -> None:
     assert (libs / ".complete").read_text() == kafka_version()
     assert list(libs.glob(f"kafka_2.13-{kafka_version()}.jar"))
     # nothing fetched lands inside the repository
-    assert not Path(__file__).resolve().parents[2] in libs.resolve().parents
+    assert Path(__file__).resolve().parents[2] not in libs.resolve().parents
 
 
 def test_kill_9_restart_keeps_every_acknowledged_record(tmp_path: Path) -> None:

@@ -291,6 +291,21 @@ def test_wrong_password_is_refused_at_once(secured: SecuredKafka, sim: Simulator
         secured.admin().list_topics(timeout=10).topics
 
 
+def test_wrong_password_is_refused_when_the_producer_connects_first(
+        secured: SecuredKafka, sim: SimulatorThread, registry_url: str,
+        runs: Callable[..., ConnectorRun]) -> None:
+    """Topics made beforehand (``create_topics: false``) and only prices
+    subscribed (no dedupe state to read back): the producer is the first to
+    meet Kafka, and its refusal must end the run too."""
+    prefix = new_prefix("saslprod")
+    env = secured_env(sim, registry_url, secured.sasl, prefix, scram("alice"), WRONG_PASSWORD)
+    env["SEQCONN__KAFKA__CREATE_TOPICS"] = "false"
+    env["SEQCONN__SEQUENCE__STREAM_TOPICS"] = '["prices:BTC-USD"]'
+    run = runs(env)
+    refused(run, "kafka", "authentication")
+    no_leak([run.stderr(), run.stdout_path.read_text()], WRONG_PASSWORD, ALICE_PASSWORD)
+
+
 # -- TLS with the test's own CA ------------------------------------------------------------
 def test_tls_with_the_test_ca_writes_records(secured: SecuredKafka, sim: SimulatorThread,
                                              registry_url: str,

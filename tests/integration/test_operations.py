@@ -61,10 +61,10 @@ def test_check_names_the_failing_component_without_the_key(
     done = subprocess.run([sys.executable, "-m", "connector", "check"], env=env, check=False,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    sequence_line = next(l for l in done.stdout.splitlines() if l.startswith("sequence"))
+    sequence_line = next(line for line in done.stdout.splitlines() if line.startswith("sequence"))
     assert "FAIL" in sequence_line and "refused" in sequence_line
     assert "seq_live_bad_secret_1" not in done.stdout + done.stderr
-    kafka_line = next(l for l in done.stdout.splitlines() if l.startswith("kafka"))
+    kafka_line = next(line for line in done.stdout.splitlines() if line.startswith("kafka"))
     assert " OK " in kafka_line
 
 
@@ -78,7 +78,7 @@ def test_topics_create_makes_every_topic_with_partitions(
     meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
     ours = {name: len(t.partitions) for name, t in meta.items() if name.startswith(prefix)}
     assert len(ours) == 13 and set(ours.values()) == {2}
-    assert "compact" in next(l for l in out.getvalue().splitlines() if ".fills" in l)
+    assert "compact" in next(line for line in out.getvalue().splitlines() if ".fills" in line)
     again = io.StringIO()
     ops.topics_create(settings, again)
     assert again.getvalue().count(" exists ") == 13
@@ -105,6 +105,6 @@ def test_schemas_register_list_and_check_gate_incompatible_changes(
     verdict = io.StringIO()
     assert ops.schemas_check(settings, verdict) == 1
     assert f"{prefix}.prices-value" in verdict.getvalue()
-    assert "INCOMPATIBLE" in next(l for l in verdict.getvalue().splitlines()
-                                  if ".prices-value" in l)
+    assert "INCOMPATIBLE" in next(line for line in verdict.getvalue().splitlines()
+                                  if ".prices-value" in line)
     assert "do not deploy" in verdict.getvalue()

@@ -45,12 +45,16 @@ def _timestamps(bootstrap: str, topic: str) -> dict[tuple[int, int], tuple[int, 
                 for r in batch:
                     out[(r.partition, r.offset)] = (r.timestamp, r.timestamp_type)
             # the fetch's high watermark, as tests/support/readback.py reads to
-            highs = [consumer.highwater(tp) for tp in parts]
-            if all(h is not None and consumer.position(tp) >= h for tp, h in zip(parts, highs)):
+            if all(_caught_up(consumer, tp) for tp in parts):
                 return out
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
     finally:
         consumer.close()
+
+
+def _caught_up(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
+    high = consumer.highwater(tp)  # None until a fetch for tp has returned
+    return high is not None and consumer.position(tp) >= high
 
 
 def test_sink_stamps_event_time_and_falls_back_to_producer_time(bootstrap: str) -> None:

@@ -50,10 +50,11 @@ def subject() -> str:
     return f"subj-{uuid.uuid4().hex}-value"
 
 
-def test_register_read_back_and_list(client: SchemaRegistryClient, subject: str) -> None:
+def test_register_read_back_and_list(client: SchemaRegistryClient, subject: str,
+                                     registry_url: str) -> None:
     schema_id = client.register_schema(subject, record(BASE))
     # A fresh client has no cache, so every answer below comes from the server.
-    fresh = SchemaRegistryClient({"url": client._rest_client.base_urls[0]})
+    fresh = SchemaRegistryClient({"url": registry_url})
     fetched = fresh.get_schema(schema_id)
     assert json.loads(text(fetched)) == json.loads(text(record(BASE)))
     latest = fresh.get_latest_version(subject)
@@ -72,9 +73,10 @@ def test_register_read_back_and_list(client: SchemaRegistryClient, subject: str)
     assert json.loads(by_guid) == json.loads(text(fetched))
 
 
-def test_ids_are_idempotent_and_shared(client: SchemaRegistryClient, subject: str) -> None:
+def test_ids_are_idempotent_and_shared(client: SchemaRegistryClient, subject: str,
+                                       registry_url: str) -> None:
     first = client.register_schema(subject, record(BASE))
-    fresh = SchemaRegistryClient({"url": client._rest_client.base_urls[0]})
+    fresh = SchemaRegistryClient({"url": registry_url})
     spaced = Schema(json.dumps(json.loads(text(record(BASE))), indent=4), "AVRO")
     assert fresh.register_schema(subject, spaced) == first
     assert fresh.get_versions(subject) == [1]
@@ -206,7 +208,8 @@ def test_transitive_checks_every_version(client: SchemaRegistryClient, subject: 
     assert caught.value.http_status_code == 409
 
 
-def test_errors_use_confluent_codes(client: SchemaRegistryClient, subject: str) -> None:
+def test_errors_use_confluent_codes(client: SchemaRegistryClient, subject: str,
+                                    registry_url: str) -> None:
     with pytest.raises(SchemaRegistryError) as caught:
         client.get_latest_version(subject)
     assert caught.value.error_code == 40401
@@ -218,7 +221,7 @@ def test_errors_use_confluent_codes(client: SchemaRegistryClient, subject: str) 
         client.get_schema(987654)
     assert caught.value.error_code == 40403
     with pytest.raises(urllib.error.HTTPError) as not_an_id:
-        urllib.request.urlopen(f"{client._rest_client.base_urls[0]}/schemas/ids/abc")
+        urllib.request.urlopen(f"{registry_url}/schemas/ids/abc")
     assert (not_an_id.value.code, json.loads(not_an_id.value.read())["error_code"]) == (404, 404)
     with pytest.raises(SchemaRegistryError) as caught:
         client.register_schema(subject, Schema('{"type": "recrd"}', "AVRO"))
@@ -231,7 +234,8 @@ def test_errors_use_confluent_codes(client: SchemaRegistryClient, subject: str) 
     assert caught.value.error_code == 40408
 
 
-def test_delete_subject_soft_then_permanent(client: SchemaRegistryClient, subject: str) -> None:
+def test_delete_subject_soft_then_permanent(client: SchemaRegistryClient, subject: str,
+                                            registry_url: str) -> None:
     schema_id = client.register_schema(subject, record(BASE))
     client.register_schema(subject, record(WITH_DEFAULT))
     assert client.delete_version(subject, 2) == 2
@@ -242,7 +246,7 @@ def test_delete_subject_soft_then_permanent(client: SchemaRegistryClient, subjec
     assert client.delete_subject(subject, permanent=True) == [1, 2]
     assert subject not in client.get_subjects(deleted=True)
     # Ids stay resolvable: records already written must stay readable.
-    fresh = SchemaRegistryClient({"url": client._rest_client.base_urls[0]})
+    fresh = SchemaRegistryClient({"url": registry_url})
     assert fresh.get_schema(schema_id).schema_str
     # A re-created subject starts again at version 1.
     client.register_schema(subject, record(BASE))

@@ -30,6 +30,7 @@ from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
 from connector.source.reconnect import AuthError
 from connector.source.rest import SequenceRest
+from tests.support.metrics import counted
 
 KEY = "seq_test_key"
 SCHEMAS = SchemaSet.load()
@@ -119,8 +120,8 @@ def test_quote_becomes_prices_and_per_venue_book_snapshots() -> None:
             assert {k: book.data[k] for k in ("venue", "instrument_type", "bids", "asks",
                                               "ts_ns", "checksum")} == venue
             assert book.data["symbol"] == "BTC-USD"
-        assert metrics.resnapshots.labels("prices")._value.get() == 1
-        assert metrics.resnapshots.labels("book")._value.get() == 1
+        assert counted(metrics, "resnapshots", family="prices") == 1
+        assert counted(metrics, "resnapshots", family="book") == 1
 
     with_sim(test)
 
@@ -197,7 +198,7 @@ def test_backfill_of_fills_puts_every_fill_once_oldest_first() -> None:
                    for i in fills)
         assert [i.data for i in fills] == history  # every fill exactly once, oldest first
         assert bf.pages_fetched == -(-len(history) // 7)
-        assert metrics.backfilled.labels("fills")._value.get() == len(history)
+        assert counted(metrics, "backfilled_records", family="fills") == len(history)
 
     with_sim(test)
 

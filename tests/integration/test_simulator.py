@@ -39,7 +39,8 @@ async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
 
 
-async def subscribe(sim: Simulator, topics: list[str], **kw: Any) -> tuple[ClientConnection, dict[str, Any]]:
+async def subscribe(sim: Simulator, topics: list[str],
+                    **kw: Any) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await connect(ws_url(sim), additional_headers=AUTH, **kw)
     await ws.send(orjson.dumps({"subscribe": topics}).decode())
     return ws, await recv(ws)
@@ -110,7 +111,7 @@ def test_book_snapshot_first_per_venue_then_deltas() -> None:
             msg = await recv(ws)
             seen[(msg["channel"], msg["data"]["venue"])].append(msg["data"])
         assert {v for _, v in seen} == {"coinbase", "kraken", "polymarket", "kalshi"}
-        for (channel, venue), frames in seen.items():
+        for (_channel, venue), frames in seen.items():
             assert frames[0]["is_snapshot"] is True
             assert len(frames[0]["bids"]) == len(frames[0]["asks"]) == 10
             assert all(f["is_snapshot"] is False for f in frames[1:])

@@ -77,7 +77,7 @@ def test_an_aborted_transaction_is_produced_again_once(broker: Broker) -> None:
             await sink.send(topic, str(i).encode(), b"k")
         sink.poll(1.0)  # 20..29 reach the broker inside the open transaction
         # what an abortable error (a timed-out record, a lost leader) does:
-        sink._abort_reason = "test: abortable error"
+        sink.request_abort("test: abortable error")
         await sink.end_transaction()  # aborts, produces 20..29 again in a new one
         assert sink.aborts == 1 and sink.pending == 10
         assert await sink.flush(20) == 0

@@ -189,7 +189,7 @@ def stream_sessions(sim: SimulatorThread) -> tuple[int, int]:
         # the ack is the first frame written: a session with more than one frame
         # sent has been acknowledged (the connector's session callback has run)
         open_ = sum(1 for c in state.conns if c.path == "/v1/stream" and c.outbox.subs
-                    and len(c.record._frames) > 1)
+                    and len(c.record.raw_frames) > 1)
         ever = len(sim.sim.ledger.connections("/v1/stream"))
         return open_, ever
 

@@ -27,9 +27,9 @@ from tests.support.readback import DecodedRecord, read_all, read_decoded
 KEY = "seq_test_key"
 POLY = "71166707665253014908308475311609108419118036985903834861277070930664191157865"
 TOPICS = (
-    "prices:BTC-USD", "prices:ETH-USD", f"prices:polymarket:{POLY}", "prices:KXBTCZ-26DEC31-T99000:YES",
-    "book:BTC-USD", f"book:polymarket:{POLY}", "orders", "fills", "tca", "funding",
-    "fair_price", "traces:dep_sim_alpha",
+    "prices:BTC-USD", "prices:ETH-USD", f"prices:polymarket:{POLY}",
+    "prices:KXBTCZ-26DEC31-T99000:YES", "book:BTC-USD", f"book:polymarket:{POLY}",
+    "orders", "fills", "tca", "funding", "fair_price", "traces:dep_sim_alpha",
 )  # fmt: skip
 RUN_SECONDS = 20.0
 
@@ -65,7 +65,7 @@ Action = Callable[[SimulatorThread], None]
 def sim_call(sim: SimulatorThread, coro_or_none: Any) -> Any:
     """Run a simulator coroutine on the simulator's own loop, from any thread."""
     if asyncio.iscoroutine(coro_or_none):
-        return asyncio.run_coroutine_threadsafe(coro_or_none, sim._loop).result(timeout=30)
+        return sim.call(coro_or_none)
     return coro_or_none
 
 
@@ -95,7 +95,7 @@ def accepted_frames(sim: SimulatorThread, path: str, handed_on: int) -> list[Any
     """
     conns = sim.sim.ledger.connections(path)
     assert len(conns) == 1, f"expected one connection to {path}, got {len(conns)}"
-    frames = [_parse_ledger(f) for f in conns[0]._frames]
+    frames = [_parse_ledger(f) for f in conns[0].raw_frames]
     frames = [f for f in frames if "subscribed" not in f]  # the ack is not data
     assert len(frames) >= handed_on
     return frames[:handed_on]

@@ -75,7 +75,8 @@ def render(
         # Chart.render() (helm-python-sdk 0.2) has no kube_version keyword, but
         # the native helm_render it wraps reads one from the same options object
         rendered: dict[str, str] = json.loads(_native.call_string(
-            "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(opts)))
+            "helm_render", chart._raw(),  # noqa: SLF001 - the handle render() would pass
+            json.dumps(values or {}), json.dumps(opts)))
     manifests: list[Manifest] = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):

@@ -80,8 +80,9 @@ def test_requests_coalesce_per_family_and_keep_first_watermark() -> None:
         bf.observe("fills", fill(epoch + 10, 1000 + epoch))
     bf.request("orders", 1, "reconnect")
     assert bf.pending == {"fills", "orders"}
-    assert bf._pending["fills"] == Request(9, ["gap"], 100)
-    assert bf._pending["orders"] == Request(1, ["reconnect"], None)
+    # what a request holds is kept inside: no public read of it
+    assert bf._pending["fills"] == Request(9, ["gap"], 100)  # noqa: SLF001
+    assert bf._pending["orders"] == Request(1, ["reconnect"], None)  # noqa: SLF001
     with pytest.raises(ValueError):
         bf.request("prices", 1, "gap")
 

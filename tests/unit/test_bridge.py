@@ -20,13 +20,15 @@ from connector.protocol.families import Family
 from connector.serde.schemas import SchemaSet
 from connector.serde.topics import TopicNames
 from connector.serde.wire import WireEncoder
+from tests.support.metrics import counted
 
 SCHEMAS = SchemaSet.load()
 IDS = {f: i + 1 for i, f in enumerate(Family)}
 
 
-def make_bridge(max_frame_bytes: int = 65536) -> Bridge:
-    return Bridge(topics=TopicNames(), encoder=WireEncoder(SCHEMAS, IDS), metrics=Metrics(),
+def make_bridge(max_frame_bytes: int = 65536, metrics: Metrics | None = None) -> Bridge:
+    return Bridge(topics=TopicNames(), encoder=WireEncoder(SCHEMAS, IDS),
+                  metrics=metrics if metrics is not None else Metrics(),
                   instance="test", max_frame_bytes=max_frame_bytes, carry_unknown=True,
                   dedupe_capacity=1000)
 
@@ -89,7 +91,8 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
     """What a channel's records share is cached per source and channel: the
     same channel from the socket and from REST keeps its own source header
     and counter, and both see one dedupe store."""
-    bridge = make_bridge()
+    metrics = Metrics()
+    bridge = make_bridge(metrics=metrics)
     fill = example_payload(Family.fills)
     [live] = bridge.process(ws({"channel": "fills", "data": fill}))
     rest = RestRecord(kind=RestKind.backfill, family="fills", data=dict(fill),
@@ -102,9 +105,9 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
     assert dict(live.headers)[H_SOURCE] == b"ws"
     assert dict(backfilled.headers)[H_SOURCE] == b"rest"
     assert dict(backfilled.headers)[H_CHANNEL] == b"fills"
-    received = bridge._m.events_received  # one count per record, per source
-    assert received.labels("fills", "ws").value == 1
-    assert received.labels("fills", "rest").value == 2
+    # one count per record, per source
+    assert counted(metrics, "events_received", family="fills", source="ws") == 1
+    assert counted(metrics, "events_received", family="fills", source="rest") == 2
     # the stores are looked up per record, not cached with the route: fresh
     # stores (a harness resetting between passes) see the fill as new
     bridge.dedupe = {f: DedupeStore(1000) for f in bridge.dedupe}
@@ -115,7 +118,7 @@ def test_cached_routes_keep_sources_apart_and_share_dedupe() -> None:
                                    "data": dict(example_payload(Family.prices), symbol=f"S{i}")}))
         assert dict(out.headers)[H_CHANNEL] == f"prices:S{i}".encode()
         assert out.key == f"S{i}".encode()
-    assert len(bridge._routes["ws"]) <= 4096
+    assert len(bridge._routes["ws"]) <= 4096  # noqa: SLF001 - the cache's bound, only inside
 
 
 def test_lifecycle_replay_deduped() -> None:

@@ -26,8 +26,8 @@ import pytest
 
 from connector.errors import BadInputError, EncodeError
 from connector.normalize import normalize_for_wire, normalize_record
-from connector.normalize.examples import EXAMPLE_CHANNELS, example_payload
 from connector.normalize.builders import build_value, build_value_reference
+from connector.normalize.examples import EXAMPLE_CHANNELS, example_payload
 from connector.normalize.record_specs import RECORD_SPECS
 from connector.protocol import Family
 from connector.serde import SchemaSet, WireEncoder, wire_header
@@ -53,7 +53,8 @@ SYNTHETIC = {
         {"name": "s", "type": "string"},
         {"name": "raw", "type": "bytes"},
         {"name": "n", "type": "null"},
-        {"name": "e", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "GREEN", "BLUE"]}},
+        {"name": "e",
+         "type": {"type": "enum", "name": "Color", "symbols": ["RED", "GREEN", "BLUE"]}},
         {"name": "fx", "type": {"type": "fixed", "name": "Four", "size": 4}},
         {"name": "e2", "type": "Color"},
         {"name": "string_first", "type": ["string", "null"]},

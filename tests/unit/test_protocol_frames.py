@@ -167,7 +167,7 @@ def test_lifecycle_frames() -> None:
     new = decode_lifecycle_frame(example_json(Family.markets_new), MAX)
     assert new["kind"] == "new_market"
     assert new["yes_token_id"] == (
-        "71166707665253014908308475311609108419118036985903834861277070930664191157865"
+        "71166707665253014908308475311609108419118036985903834861277070930664191157865"  # noqa: S105 - an id, not a secret
     )
     resolved = decode_lifecycle_frame(example_json(Family.markets_resolved).decode(), MAX)
     assert resolved["kind"] == "market_resolved"

@@ -77,7 +77,7 @@ def test_requests_coalesce_per_channel() -> None:
         rs.request("book:BTC-USD", epoch, "gap" if epoch % 2 else "reconnect")
     rs.request("prices:BTC-USD", 3, "gap")
     assert rs.pending == {"book:BTC-USD", "prices:BTC-USD"}
-    pending = rs._pending["book:BTC-USD"]
+    pending = rs._pending["book:BTC-USD"]  # noqa: SLF001 - a request's content is kept inside
     assert pending.epoch == 9 and pending.reason == "reconnect; gap"
 
 

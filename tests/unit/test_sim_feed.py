@@ -77,7 +77,8 @@ def test_payload_shapes() -> None:
     assert set(tr) == {"deployment_id", "seq", "function", "payload", "duration_ns", "ts_ns"}
     order = fam["orders"][0]
     assert order["status"] == "PENDING" and order["filled_qty_1e8"] == 0
-    assert order["node_order_id"].startswith("graph:graph_") and order["node_order_id"].endswith(":1")
+    node_order_id = order["node_order_id"]
+    assert node_order_id.startswith("graph:graph_") and node_order_id.endswith(":1")
     fill = fam["fills"][0]
     assert set(fill) == {"node_order_id", "venue_execution_id", "symbol", "side", "qty_1e8",
                          "price_1e9", "fee_1e9", "edge_id", "ts_unix_ns"}
@@ -106,9 +107,10 @@ def test_deltas_applied_to_snapshot_rebuild_the_book() -> None:
     asks = {px: sz for px, sz in snap["asks"]}
     feed.emit(5_000)
     for ev in out:
-        if ev.family == "book" and ev.data["symbol"] == "BTC-USD" and ev.data["venue"] == book.venue:
-            apply_delta(bids, ev.data["bids"])
-            apply_delta(asks, ev.data["asks"])
+        data = ev.data
+        if ev.family == "book" and data["symbol"] == "BTC-USD" and data["venue"] == book.venue:
+            apply_delta(bids, data["bids"])
+            apply_delta(asks, data["asks"])
     final = book.snapshot()
     assert sorted(bids.items(), reverse=True) == [tuple(x) for x in final["bids"]]
     assert sorted(asks.items()) == [tuple(x) for x in final["asks"]]

@@ -71,7 +71,7 @@ class Book:
         """Truncated SHA-1 of the full book (unsigned 32-bit); Polymarket only."""
         if not self._polymarket:
             return None
-        digest = hashlib.sha1(repr((self.bids, self.asks)).encode()).digest()
+        digest = hashlib.sha1(repr((self.bids, self.asks)).encode(), usedforsecurity=False).digest()
         return int.from_bytes(digest[:4], "big")
 
     def payload(self, bids: list[Level], asks: list[Level], snapshot: bool) -> dict[str, Any]:

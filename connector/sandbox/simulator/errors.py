@@ -23,7 +23,8 @@ STATUS_CODES = {
 }
 
 
-def envelope(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def envelope(code: str, message: str,
+             details: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "request_id": str(uuid.uuid4()),
                       "details": details or []}}
 

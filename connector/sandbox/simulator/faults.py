@@ -68,6 +68,12 @@ class Faults:
         self._garbage: Callable[[list[str]], int] | None = None
         self._dup: Callable[[int], None] | None = None
 
+    def wire(self, drop: Callable[[int | None], Awaitable[int]],
+             garbage: Callable[[list[str]], int], dup: Callable[[int], None]) -> None:
+        self._drop = drop
+        self._garbage = garbage
+        self._dup = dup
+
     async def drop_streams(self, code: int | None = None) -> int:
         """Drop every stream connection; returns how many were dropped."""
         return await self._drop(code) if self._drop else 0

@@ -119,6 +119,8 @@ class Feed:
         ]
 
     # -- generation -------------------------------------------------------------
+    # emit() mixes the kinds; the step_* methods make one event of one kind
+    # (the bench pulls them one kind at a time)
 
     def emit(self, count: int) -> None:
         rng = self.rng
@@ -126,13 +128,13 @@ class Feed:
             self.n += 1
             r = rng.random()
             if r < _CUM[0]:
-                self._book()
+                self.step_book()
             elif r < _CUM[1]:
-                self._prices()
+                self.step_prices()
             elif r < _CUM[2]:
-                self._funding()
+                self.step_funding()
             elif r < _CUM[3]:
-                self._fair_price()
+                self.step_fair_price()
             else:
                 self._trace()
             if self.n % TRADING_STEP_EVERY == 0:
@@ -140,7 +142,7 @@ class Feed:
             if self.n % ALERT_EVERY == 0:
                 self._alert()
 
-    def _book(self) -> None:
+    def step_book(self) -> None:
         rng = self.rng
         inst = INSTRUMENTS[rng.randrange(len(INSTRUMENTS))]
         fair = self._walk(inst)
@@ -161,7 +163,7 @@ class Feed:
             self.fair[inst.symbol] = fair
         return fair
 
-    def _prices(self) -> None:
+    def step_prices(self) -> None:
         inst = INSTRUMENTS[self.rng.randrange(len(INSTRUMENTS))]
         key = ("prices", inst.symbol)
         if self.wants(key):
@@ -184,7 +186,7 @@ class Feed:
             "ts_ns": ts,
         }
 
-    def _funding(self) -> None:
+    def step_funding(self) -> None:
         rng = self.rng
         venue = PERP_VENUES[rng.randrange(len(PERP_VENUES))]
         symbol = PERP_SYMBOLS[rng.randrange(len(PERP_SYMBOLS))]
@@ -199,7 +201,7 @@ class Feed:
         if any(self.wants(k) for k in keys):
             self.publish(Event("funding", keys, self._funding_payload(venue, symbol, f, ts)))
 
-    def _fair_price(self) -> None:
+    def step_fair_price(self) -> None:
         rng = self.rng
         u = UNDERLYINGS[rng.randrange(len(UNDERLYINGS))]
         symbol = f"{u}-USDT"

@@ -46,6 +46,11 @@ class LedgerConnection:
     def frames(self) -> list[Any]:
         return [f if isinstance(f, dict) else _parse(f) for f in self._frames]
 
+    @property
+    def raw_frames(self) -> list[bytes | dict[str, Any]]:
+        """The frames as stored, bytes as sent: for readers that parse them their own way."""
+        return self._frames
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

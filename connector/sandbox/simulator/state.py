@@ -41,9 +41,7 @@ class SimState:
         self.ledger = Ledger(config.ledger)
         self.stats = Stats()
         self.conns: set[Conn] = set()
-        self.faults._drop = self._drop
-        self.faults._garbage = self._garbage
-        self.faults._dup = self._dup
+        self.faults.wire(drop=self._drop, garbage=self._garbage, dup=self._dup)
 
     def open_conn(self, path: str, abort: Callable[[int | None], Awaitable[None]]) -> Conn:
         conn = Conn(path, Outbox(self.config.buffer_size), self.ledger.open(path), abort)
