@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tansu with a notice; BROKER=tansu|kafka forces one.
 BROKER ?=
 
-.PHONY: install demo test unit lint bench bench-floor soak clean
+.PHONY: install demo test chaos unit lint bench bench-floor soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ demo: install
 
 ## test: the whole suite (unit, integration with the real broker and registry, end-to-end)
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider $(if $(BROKER),--broker $(BROKER)) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider $(if $(BROKER),--broker $(BROKER)) -m "not slow" $(PYTEST_ARGS)
+
+## chaos: the long chaos variants left out of make test (a minute-long broker freeze then
+## kill -9, replicas scaled 1 -> 3 -> 1 and rolled, the quick bench); CI runs it too
+chaos: install
+	$(PY) -m pytest -q -p no:cacheprovider $(if $(BROKER),--broker $(BROKER)) -m slow $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest -q tests/unit

@@ -59,7 +59,10 @@ PARTITIONS = 3
 RSS_GROWTH_CEILING_MB = 300
 
 # a minute frozen, the recovery, a kill and a restart: past pytest's 300 s on a busy box
-pytestmark = pytest.mark.timeout(900)
+# slow: make chaos (and CI) run it; make test keeps the shorter proofs of the same
+# guarantees (kill -9 durability: test_kafka_harness, test_sink_recovery; a
+# frozen broker and readiness: test_health)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 def _settled_fills(sim: SimulatorThread, proc: ConnectorProcess, bootstrap: str, prefix: str,

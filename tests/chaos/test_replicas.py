@@ -332,6 +332,7 @@ def test_replica_restarted_after_kill_9_gets_its_shards_back_and_records_the_han
 
 
 @EXACTLY_ONCE
+@pytest.mark.slow  # the failover tests above show the same exactly-once in make test
 def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:
@@ -375,6 +376,7 @@ def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
 
 
 @EXACTLY_ONCE
+@pytest.mark.slow
 def test_rolling_restart_of_every_replica_keeps_the_account_streams_exactly_once(
     bootstrap: str, registry_url: str, tmp_path: Path
 ) -> None:

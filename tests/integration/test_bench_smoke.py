@@ -49,6 +49,7 @@ def _has_spread(node: dict[str, object], name: str) -> None:
 
 
 @pytest.mark.timeout(LIMIT_S + 60)
+@pytest.mark.slow  # two minutes of the whole harness; the floor tests below stay in make test
 def test_quick_bench_writes_json_with_every_figure(tmp_path: Path) -> None:
     done = _bench("bench.run", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
