@@ -9,17 +9,21 @@ verdict is the least-squares slope of RSS after ``--warmup`` seconds, in
 MB/hour: a leak shows as a straight climb there, a bounded structure as a
 plateau. Results: bench/results/soak.json and soak.md.
 
-``--tracemalloc DIR`` runs the connector under tracemalloc and dumps a
-snapshot every ``--snapshot-every`` seconds into DIR (diagnosis only: tracing
-slows the connector and costs memory of its own, so its RSS is not the
-verdict); ``python -m bench.soak --diff DIR`` then lists what grew between
-the first snapshot after warm-up and the last one.
+``--tracemalloc DIR`` runs the connector with a probe thread that writes,
+every ``--snapshot-every`` seconds, a line to DIR/gc.jsonl (RSS, pymalloc
+blocks, glibc's heap, gc counts, the most numerous gc-tracked types) and a
+tracemalloc snapshot (diagnosis only: tracing slows the connector and costs
+memory of its own, so its RSS is not the verdict; ``--trace-frames 0`` keeps
+only the cheap gc line). ``python -m bench.soak --diff DIR`` then lists what
+grew between the first snapshot after warm-up and the last one.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import gc
 import os
 import signal
 import socket
@@ -183,6 +187,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             work / "simulator.log"))
         _wait_port(sim_port, sim, "simulator", 30)
         env = _connector_env(sim_port, broker.bootstrap, registry.url, metrics_port)
+        env.update(kv.split("=", 1) for kv in args.env)
         conn = stack.enter_context(_child(connector_argv, work / "connector.log", env))
         _wait_port(metrics_port, conn, "connector", 180)
         started = time.monotonic()
@@ -226,7 +231,8 @@ def _verdict(args: argparse.Namespace, samples: list[dict[str, Any]], exit_code:
                      "interval_s": args.interval,
                      "warmup_s": warmup, "max_slope_mb_per_hour": args.max_slope,
                      "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(
-                         ROOT) else args.config), "tracemalloc": args.tracemalloc is not None},
+                         ROOT) else args.config), "tracemalloc": args.tracemalloc is not None,
+                     "env": args.env},
         "machine": machine,
         "verdict": {
             "flat": flat,
@@ -290,19 +296,58 @@ def _simulator(port: int, rate: float) -> None:
     run_simulator(SimulatorConfig(port=port, rate=rate, api_keys=(API_KEY,), ledger=False))
 
 
-def _traced(directory: Path, every_s: float, frames: int, argv: list[str]) -> int:
-    tracemalloc.start(frames)
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (  # noqa: RUF012 - ctypes' own protocol
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
 
-    def dump() -> None:
+
+def _mallinfo() -> dict[str, int] | None:
+    """glibc's main heap in MiB: in use, free inside it (fragmentation), mmapped."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    if not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    mib = 1024 * 1024
+    return {"arena": info.arena // mib, "in_use": info.uordblks // mib,
+            "free": info.fordblks // mib, "mmapped": info.hblkhd // mib}
+
+
+def _traced(directory: Path, every_s: float, frames: int, argv: list[str]) -> int:
+    """The connector with a probe thread: every ``every_s`` one line of gc state
+    and the most numerous gc-tracked types (gc.jsonl), and with ``frames`` > 0
+    a tracemalloc snapshot."""
+    if frames > 0:
+        tracemalloc.start(frames)
+
+    def probe() -> None:
         n = 0
+        started = time.monotonic()
         while True:
             time.sleep(every_s)
-            snap = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(False, tracemalloc.__file__)])
-            snap.dump(str(directory / f"snap-{n:04d}-{int(time.time())}.pickle"))
+            counts: dict[str, int] = {}
+            for obj in gc.get_objects():
+                name = type(obj).__qualname__
+                counts[name] = counts.get(name, 0) + 1
+            top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:40])
+            line = {"t_s": round(time.monotonic() - started), "rss_mb": rss_mb(os.getpid()),
+                    "pymalloc_blocks": sys.getallocatedblocks(), "malloc": _mallinfo(),
+                    "gc_count": gc.get_count(), "gc_stats": gc.get_stats(),
+                    "frozen": gc.get_freeze_count(), "tracked": sum(counts.values()),
+                    "types": top}
+            with open(directory / "gc.jsonl", "ab") as out:
+                out.write(orjson.dumps(line) + b"\n")
+            if frames > 0:
+                snap = tracemalloc.take_snapshot().filter_traces(
+                    [tracemalloc.Filter(False, tracemalloc.__file__)])
+                snap.dump(str(directory / f"snap-{n:04d}-{int(time.time())}.pickle"))
             n += 1
 
-    threading.Thread(target=dump, name="tracemalloc-dump", daemon=True).start()
+    threading.Thread(target=probe, name="soak-probe", daemon=True).start()
     from connector.cli import main
 
     return main(argv)
@@ -350,7 +395,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="run the connector under tracemalloc, snapshots into DIR")
     p.add_argument("--snapshot-every", type=float, default=60.0)
     p.add_argument("--trace-frames", type=int, default=4,
-                   help="frames kept per traced allocation (more: slower, bigger snapshots)")
+                   help="frames kept per traced allocation (more: slower, bigger snapshots); "
+                        "0: no tracemalloc, only the gc probe (gc.jsonl)")
+    p.add_argument("--env", action="append", default=[], metavar="SEQCONN__S__K=V",
+                   help="a setting for the connector (diagnosis: e.g. a small dedupe window)")
     p.add_argument("--diff", type=Path, default=None, metavar="DIR",
                    help="only print what grew between the snapshots in DIR")
     p.add_argument("--top", type=int, default=25)

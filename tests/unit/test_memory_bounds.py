@@ -4,6 +4,9 @@ the backfill's order memory and the re-snapshot times per channel bounded too.""
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+import weakref
 from typing import Any
 
 import orjson
@@ -22,6 +25,7 @@ from connector.dedupe.window import (
     dedupe_capacity,
     dedupe_window,
 )
+from connector.gc_tuning import GC_THRESHOLDS, collect_young_every
 from connector.handoff import BoundedHandoff, StreamFrame
 from connector.normalize.examples import example_payload
 from connector.observe.metrics import Metrics
@@ -144,3 +148,29 @@ def test_resnapshot_forgets_expired_channels_named_by_gaps() -> None:
     assert resnap.completed == MAX_REMEMBERED_CHANNELS * 2
     assert len(resnap._not_before) <= MAX_REMEMBERED_CHANNELS + 1  # noqa: SLF001 - as above
     assert resnap.pending == {"fair_price:pending"}
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the collector frees it
+
+
+def test_young_collections_run_on_a_timer_whatever_the_allocation_count() -> None:
+    """With the tuned thresholds the hot path almost never triggers a collection;
+    cycles (aiohttp leaves one per ops-port request) are freed by the timer."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        async def scenario() -> bool:
+            collect_young_every(asyncio.get_running_loop(), 0.01)
+            node = _Node()
+            ref = weakref.ref(node)
+            del node
+            deadline = time.monotonic() + 10
+            while ref() is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return ref() is None
+
+        assert asyncio.run(scenario())
+    finally:
+        gc.set_threshold(*before)
