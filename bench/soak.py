@@ -237,11 +237,15 @@ def _verdict(args: argparse.Namespace, samples: list[dict[str, Any]], exit_code:
         "verdict": {
             "flat": flat,
             "slope_mb_per_hour": None if slope is None else round(slope, 2),
-            "rss_at_warmup_mb": after[0]["rss_mb"] if after else None,
-            "rss_last_mb": after[-1]["rss_mb"] if after else None,
-            "rss_max_after_warmup_mb": max((s["rss_mb"] for s in after), default=None),
+            "rss_at_warmup_mb": round(after[0]["rss_mb"], 1) if after else None,
+            "rss_last_mb": round(after[-1]["rss_mb"], 1) if after else None,
+            "rss_max_after_warmup_mb": round(max(s["rss_mb"] for s in after), 1) if after
+            else None,
             "events_per_s_after_warmup": round(sum(rates) / len(rates)) if rates else None,
             "connector_exit_code": exit_code,
+            # from every 5 minutes on: how the slope settles as bounded state fills
+            "slope_from_s": {int(t): None if (v := slope_mb_per_hour(samples, t)) is None
+                             else round(v, 2) for t in range(300, int(duration) - 200, 300)},
         },
         "samples": samples,
         "logs": str(work),
@@ -276,6 +280,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"max {v['rss_max_after_warmup_mb']} MB"),
         f"- events received after warm-up: {v['events_per_s_after_warmup']}/s",
         f"- connector exit code after SIGTERM: {v['connector_exit_code']}",
+        "- slope from t on (MB/hour): " + ", ".join(
+            f"{t} s: {m}" for t, m in v["slope_from_s"].items()),
         "",
         "| t (s) | RSS (MB) | events/s |",
         "|---:|---:|---:|",
