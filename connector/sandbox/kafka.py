@@ -289,7 +289,7 @@ class KafkaNode:
     def format(self, cluster_id: str) -> None:
         config = self.write_config()
         command = [*self.cluster.java(heap_mb=256), "kafka.tools.StorageTool", "format",
-                   "-t", cluster_id, "-c", str(config), "--ignore-formatted"]
+                   f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted"]
         for mechanism, user, password in self.cluster.options.scram_users:
             command += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
@@ -517,7 +517,13 @@ def _registered_brokers(bootstrap: str) -> set[int]:
 
 
 def _random_cluster_id() -> str:
-    """What ``kafka-storage random-uuid`` prints: 16 random bytes, base64url, no padding."""
+    """What ``kafka-storage random-uuid`` prints: 16 random bytes, base64url, no
+    padding, and like Kafka's ``Uuid.randomUuid`` never one starting with '-':
+    the storage tool's argument parser takes that for an option (seen here: one
+    start in 64 failed with "--cluster-id: expected one argument")."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
