@@ -231,8 +231,9 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
 def _verdict(args: argparse.Namespace, samples: list[dict[str, Any]], exit_code: int | None,
              work: Path, machine: dict[str, Any]) -> dict[str, Any]:
     duration = samples[-1]["t_s"] if samples else 0.0
-    # A short smoke run (make soak DURATION=60) still gets a slope: over its second half.
-    warmup = min(args.warmup, duration / 2)
+    # A run no longer than the warm-up (make soak DURATION=60) still gets a
+    # slope: over its second half.
+    warmup = args.warmup if args.warmup < duration else duration / 2
     after = [s for s in samples if s["t_s"] >= warmup and s["rss_mb"] is not None]
     rates = [s["events_per_s"] for s in after if s["events_per_s"] is not None]
     slope = slope_mb_per_hour(samples, warmup)
@@ -291,6 +292,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"max {v['rss_max_after_warmup_mb']} MB"),
         f"- events received after warm-up: {v['events_per_s_after_warmup']}/s",
         f"- connector exit code after SIGTERM: {v['connector_exit_code']}",
+        *(["- judged again from this run's samples (`python -m bench.soak --rejudge`)"]
+          if result.get("rejudged") else []),
         "- slope from t on (MB/hour): " + ", ".join(
             f"{t} s: {m}" for t, m in v["slope_from_s"].items()),
         "",
@@ -423,6 +426,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--diff", type=Path, default=None, metavar="DIR",
                    help="only print what grew between the snapshots in DIR")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--rejudge", type=Path, default=None, metavar="SOAK_JSON",
+                   help="judge the samples of an earlier run again (no processes started)")
     return p.parse_args(argv)
 
 
@@ -437,7 +442,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.diff is not None:
         print(diff(args.diff, args.warmup, args.top))
         return 0
-    result = run_soak(args)
+    if args.rejudge is not None:
+        # the samples of an earlier run, judged again by these rules and knobs
+        old = orjson.loads(args.rejudge.read_bytes())
+        args.duration, args.rate = old["settings"]["duration_s"], old["settings"]["rate"]
+        args.interval, args.env = old["settings"]["interval_s"], old["settings"].get("env", [])
+        result = _verdict(args, old["samples"], old["verdict"]["connector_exit_code"],
+                          Path(old["logs"]), old["machine"])
+        result["rejudged"] = True
+    else:
+        result = run_soak(args)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "soak-traced" if args.tracemalloc is not None else "soak"
     (args.out / f"{stem}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
