@@ -19,6 +19,7 @@ from typing import Any
 import avro.io
 import avro.schema
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 MAGIC_BYTE = 0
 
@@ -58,11 +59,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
     )
     try:
         deadline = time.monotonic() + timeout_s
-        partitions = consumer.partitions_for_topic(topic)
-        while not partitions and time.monotonic() < deadline:
-            time.sleep(0.1)
-            consumer.cluster.request_update()
-            partitions = consumer.partitions_for_topic(topic)
+        partitions = _partitions(consumer, topic, deadline)
         if not partitions:
             raise TimeoutError(f"topic {topic!r} not found on {bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -79,6 +76,30 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
+
+
+def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> set[int]:
+    """The topic's partition ids, asking again until ``deadline``.
+
+    A broker just back from SIGSTOP or a restart can fail a metadata request
+    (connection reset, request timed out) while it re-registers with its
+    controller; that is the broker recovering, not the reader's answer, so it
+    is retried like a topic that does not exist yet.
+    """
+    last_error: KafkaError | None = None
+    while True:
+        try:
+            partitions: set[int] = consumer.partitions_for_topic(topic)
+            if partitions:
+                return partitions
+        except KafkaError as exc:
+            last_error = exc
+        if time.monotonic() > deadline:
+            if last_error is not None:
+                raise TimeoutError(f"no metadata for {topic!r}: {last_error!r}") from last_error
+            return set()
+        time.sleep(0.1)
+        consumer.cluster.request_update()
 
 
 def _caught_up(consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
