@@ -353,17 +353,8 @@ class KafkaSink:
         try:
             if self._on_rebuild is not None:
                 await self._on_rebuild(reason)  # e.g. re-create topics a broker lost
-            for seq, record in list(self._pending.items()):
-                while True:
-                    try:
-                        self._enqueue(seq, record)
-                        self.resent += 1
-                        break
-                    except QueueFull:
-                        if self._rebuild_reason is not None:
-                            return  # the new producer failed too: rebuilt again next
-                        self._producer.poll(0)
-                        await asyncio.sleep(0.005)
+            if not await self._resend_pending(lambda: self._rebuild_reason is not None):
+                return  # the new producer failed too: rebuilt again next
         finally:
             self._resending = False
         log.warning("producer rebuilt", extra={"reason": reason, "resent": len(self._pending)})
@@ -397,6 +388,23 @@ class KafkaSink:
             self._producer.produce(topic, value=value, key=key, partition=partition)
         except (BufferError, KafkaException):
             return False
+        return True
+
+    async def _resend_pending(self, give_up: Callable[[], bool]) -> bool:
+        """Enqueue every pending record again, in sequence order, waiting for
+        room; False as soon as ``give_up()`` is true while waiting (the producer
+        being resent to has failed too)."""
+        for seq, record in list(self._pending.items()):
+            while True:
+                try:
+                    self._enqueue(seq, record)
+                    self.resent += 1
+                    break
+                except QueueFull:
+                    if give_up():
+                        return False
+                    self.poll(0)
+                    await asyncio.sleep(0.005)
         return True
 
     # -- delivery reports ---------------------------------------------------

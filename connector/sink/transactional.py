@@ -282,17 +282,8 @@ class TransactionalSink(KafkaSink):
         self._begin()
         if self._first_error is not None:
             return
-        for seq, record in list(self._pending.items()):
-            while True:
-                try:
-                    self._enqueue(seq, record)
-                    self.resent += 1
-                    break
-                except QueueFull:
-                    if self._first_error is not None:
-                        return
-                    self.poll(0)
-                    await asyncio.sleep(0.005)
+        if not await self._resend_pending(lambda: self._first_error is not None):
+            return
         self._in_txn = len(self._pending)
         log.warning("transaction aborted; its records are produced again",
                     extra={"reason": reason, "resent": len(self._pending)})
