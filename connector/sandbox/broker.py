@@ -71,6 +71,21 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes], deadline_s: float,
+                 kill_wait_s: float) -> None:
+    """SIGTERM (after a SIGCONT: a paused process cannot handle SIGTERM), then
+    SIGKILL if it has not exited by ``deadline_s``. Shared by both brokers."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGCONT)
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=kill_wait_s)
+
+
 def _kafka_string(text: str) -> bytes:
     raw = text.encode()
     return struct.pack(">h", len(raw)) + raw
@@ -181,7 +196,7 @@ class EmbeddedBroker:
         try:
             self._wait_ready()
         except BrokerStartError:
-            self._terminate(deadline_s=2.0)
+            self.stop(deadline_s=2.0)
             raise
 
     def _wait_ready(self) -> None:
@@ -228,20 +243,8 @@ class EmbeddedBroker:
 
     def stop(self, deadline_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited by the deadline."""
-        self._terminate(deadline_s)
-
-    def _terminate(self, deadline_s: float) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            self._signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
-            self._signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=deadline_s)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                proc.wait(timeout=deadline_s)
+        if self._proc is not None:
+            stop_process(self._proc, deadline_s, kill_wait_s=deadline_s)
         self._reap()
 
     def _reap(self) -> None:

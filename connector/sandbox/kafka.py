@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Self
 
-from connector.sandbox.broker import HOST, BrokerStartError, free_port
+from connector.sandbox.broker import HOST, BrokerStartError, free_port, stop_process
 
 DEFAULT_VERSION = "4.4.0"
 # The version Maven Central is known to serve when the default is refused.
@@ -315,17 +315,9 @@ class KafkaNode:
 
     def stop(self, deadline_s: float = 30.0) -> None:
         """SIGTERM (a controlled shutdown), then SIGKILL past the deadline."""
-        proc = self._proc
-        if proc is None:
+        if self._proc is None:
             return
-        if proc.poll() is None:
-            self._signal(signal.SIGCONT)  # a paused JVM cannot handle SIGTERM
-            self._signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=deadline_s)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process(self._proc, deadline_s, kill_wait_s=10)
         self.reap()
 
     def kill(self) -> None:

@@ -66,6 +66,21 @@ def _replica_env(prefix: str, sim: SimulatorThread, bootstrap: str, registry_url
         OBSERVE__LOG_FORMAT="json")
 
 
+def _replicas(prefix: str, sim: SimulatorThread, bootstrap: str, registry_url: str,
+              names: tuple[str, ...], shards: int, logs: Path) -> list[ConnectorProcess]:
+    """One (not yet started) replica process per name, all in one group of ``shards``."""
+    return [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, shards),
+                             logs / f"{n}.log") for n in names]
+
+
+def _start_streaming(sim: SimulatorThread, replicas: list[ConnectorProcess],
+                     shards: int) -> None:
+    """Start every replica; return once each shard streams on its own session."""
+    for replica in replicas:
+        replica.start()
+    wait_until(lambda: _streaming(sim, replicas, shards), 90, f"{shards} shards streaming")
+
+
 def _streaming(sim: SimulatorThread, replicas: list[ConnectorProcess], sessions: int) -> bool:
     for replica in replicas:
         if not replica.alive():
@@ -135,13 +150,10 @@ def test_replicas_share_shards_and_failover_after_kill_9_keeps_account_exactly_o
     prefix = new_prefix("replicas")
     sim = SimulatorThread(SimulatorConfig(seed=13, rate=300.0, api_keys=(KEY,))).start()
     names = ("r0", "r1", "r2")
-    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 3),
-                                 tmp_path / f"{n}.log") for n in names]
+    replicas = _replicas(prefix, sim, bootstrap, registry_url, names, 3, tmp_path)
     try:
-        for replica in replicas:
-            replica.start()
         # three shards, each subscribed on its own /v1/stream session
-        wait_until(lambda: _streaming(sim, replicas, 3), 90, "three shards streaming")
+        _start_streaming(sim, replicas, 3)
         time.sleep(8)  # the group settles (cooperative rebalances as members join)
         steady_ns = time.time_ns()
         time.sleep(5)
@@ -203,12 +215,9 @@ def test_zombie_replica_is_fenced_and_nothing_it_writes_after_is_visible(
     prefix = new_prefix("zombie")
     sim = SimulatorThread(SimulatorConfig(seed=17, rate=300.0, api_keys=(KEY,))).start()
     names = ("z0", "z1")
-    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 2),
-                                 tmp_path / f"{n}.log") for n in names]
+    replicas = _replicas(prefix, sim, bootstrap, registry_url, names, 2, tmp_path)
     try:
-        for replica in replicas:
-            replica.start()
-        wait_until(lambda: _streaming(sim, replicas, 2), 90, "two shards streaming")
+        _start_streaming(sim, replicas, 2)
         time.sleep(8)
         steady_ns = time.time_ns()
         time.sleep(3)
@@ -339,8 +348,7 @@ def test_replicas_scale_1_to_3_to_1_account_streams_lose_and_repeat_nothing(
     prefix = new_prefix("rscale")
     sim = SimulatorThread(SimulatorConfig(seed=29, rate=300.0, api_keys=(KEY,))).start()
     names = ("s0", "s1", "s2")
-    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 3),
-                                 tmp_path / f"{n}.log") for n in names]
+    replicas = _replicas(prefix, sim, bootstrap, registry_url, names, 3, tmp_path)
     try:
         replicas[0].start()
         wait_until(lambda: _streaming(sim, replicas[:1], 3), 90, "one replica, three shards")
@@ -385,12 +393,9 @@ def test_rolling_restart_of_every_replica_keeps_the_account_streams_exactly_once
     prefix = new_prefix("rroll")
     sim = SimulatorThread(SimulatorConfig(seed=31, rate=300.0, api_keys=(KEY,))).start()
     names = ("o0", "o1")
-    replicas = [ConnectorProcess(_replica_env(prefix, sim, bootstrap, registry_url, n, 2),
-                                 tmp_path / f"{n}.log") for n in names]
+    replicas = _replicas(prefix, sim, bootstrap, registry_url, names, 2, tmp_path)
     try:
-        for replica in replicas:
-            replica.start()
-        wait_until(lambda: _streaming(sim, replicas, 2), 90, "two shards streaming")
+        _start_streaming(sim, replicas, 2)
         time.sleep(8)
         rolled_ns = time.time_ns()
         for replica in replicas:
