@@ -35,6 +35,11 @@ UNAVAILABLE = frozenset({
     KafkaError.NETWORK_EXCEPTION,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.KAFKA_STORAGE_ERROR,
+    # A topic just created is not yet known to every broker: on a fresh
+    # three-broker cluster the dedupe rebuild's offset query reached a leader
+    # that had not applied it yet. Kafka's own clients retry it
+    # (UnknownTopicOrPartitionException is a RetriableException).
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
 })
 
 

@@ -34,6 +34,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connector.errors import FatalError, TransientError
 from connector.sink.admin import ensure_topics
+from connector.sink.errors import kafka_call
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ def last_covered(client: Mapping[str, Any], topic: str, shard: int,
             "enable.partition.eof": True}
     reader = Consumer(conf, logger=log)
     try:
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, shard),
-                                                 timeout=timeout_s)
+        # mapped like the poll errors below: the caller treats any ConnectorError
+        # as "previous mark unknown" instead of losing the assignment to it
+        low, high = kafka_call(f"offsets of {topic}[{shard}]", lambda: reader.get_watermark_offsets(
+            TopicPartition(topic, shard), timeout=timeout_s))
         if high <= low:
             return None
         # the tail is a few records and transaction markers; 64 is ample

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
-from connector.errors import FatalError
-from connector.sink.errors import RefusalWatch, is_refusal
+from connector.errors import FatalError, TransientError
+from connector.sink.errors import RefusalWatch, is_refusal, kafka_error
 
 UNTRUSTED = ("ssl://127.0.0.1:9093/bootstrap: SSL handshake failed: error:0A000086:SSL "
              "routines::certificate verify failed: broker certificate could not be verified")
@@ -41,3 +41,17 @@ def test_watch_keeps_the_first_refusal_and_raises_it_as_fatal() -> None:
     message = str(raised.value)
     assert message.startswith("cannot list topics: Kafka refused the connection: ")
     assert "SCRAM-SHA-512" in message and message.endswith("(_AUTHENTICATION)")
+
+
+@pytest.mark.parametrize(("code", "transient"), [
+    # a topic just created, not yet known to the broker asked (fresh cluster)
+    (KafkaError.UNKNOWN_TOPIC_OR_PART, True),
+    (KafkaError.LEADER_NOT_AVAILABLE, True),
+    (KafkaError._TRANSPORT, True),
+    (KafkaError.TOPIC_AUTHORIZATION_FAILED, False),
+    (KafkaError.INVALID_CONFIG, False),
+])
+def test_kafka_error_waits_for_what_a_starting_cluster_answers(code: int,
+                                                                 transient: bool) -> None:
+    error = kafka_error("rebuild dedupe state", KafkaException(KafkaError(code, "x")))
+    assert isinstance(error, TransientError if transient else FatalError), error
