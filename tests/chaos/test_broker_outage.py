@@ -32,14 +32,14 @@ from connector.sandbox.brokers import start_broker
 from connector.sandbox.simulator import SimulatorConfig
 from connector.serde.topics import TopicNames
 from tests.support.chaos import (
+    RSS_GROWTH_CEILING_MB,
     ConnectorProcess,
     RssSampler,
-    Tally,
     connector_env,
-    fills_tally,
     new_prefix,
     read_family,
     rest_truth,
+    settled_fills,
     wait_subscribed,
 )
 from tests.support.e2e import KEY
@@ -51,52 +51,12 @@ TOPICS = ("orders", "fills", "tca", "funding", "fair_price", "traces:dep_sim_alp
 RATE = 2500.0
 PAUSE_S = 60.0
 PARTITIONS = 3
-# Ceiling on RSS growth over the pre-outage baseline, default bounds (20k-record
-# hand-off, 50k-record librdkafka queue plus the sink's pending copy of each).
-# Measured: ~205 MB, flat from ~40 s into the pause (at 3000 events/s); the
-# 30 s message timeout rebuilds the producer mid-pause, which adds ~50 MB.
-# The ceiling leaves ~45% margin.
-RSS_GROWTH_CEILING_MB = 300
 
 # a minute frozen, the recovery, a kill and a restart: past pytest's 300 s on a busy box
 # slow: make chaos (and CI) run it; make test keeps the shorter proofs of the same
 # guarantees (kill -9 durability: test_kafka_harness, test_sink_recovery; a
 # frozen broker and readiness: test_health)
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
-
-
-def _settled_fills(sim: SimulatorThread, proc: ConnectorProcess, bootstrap: str, prefix: str,
-                   registry_url: str, since_ns: int, live_after_ns: int,
-                   timeout_s: float) -> Tally:
-    """Wait (bounded) until Kafka holds a fill newer than ``live_after_ns`` (the
-    connector is live again); that fill's time is the cutoff. Then wait (bounded)
-    until every REST fill from ``since_ns`` to the cutoff is in Kafka: partitions
-    catch up at different speeds, so a snapshot taken at one moment may miss
-    fills still on their way. Returns the last tally (the test asserts on it)."""
-    deadline = time.monotonic() + timeout_s
-    cutoff: int | None = None
-    while True:
-        assert proc.alive(), f"the connector exited:\n{proc.log_tail()}"
-        try:
-            records = read_family(bootstrap, prefix, registry_url, Family.fills, timeout_s=20,
-                                  missing_ok=True)
-        except TimeoutError:
-            # the broker is still catching up after the outage (observed on a
-            # loaded CI box right after the resume): read again until the deadline
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2.0)
-            continue
-        newest = max((r.value["ts_unix_ns"] for r in records), default=-1)
-        if cutoff is None and newest > live_after_ns:
-            cutoff = newest
-        tally = fills_tally(rest_truth(sim).fills, records, since_ns=since_ns,
-                            until_ns=cutoff if cutoff is not None else newest)
-        if cutoff is not None and not tally.missing:
-            return tally
-        if time.monotonic() > deadline:
-            return tally
-        time.sleep(2.0)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +92,7 @@ def outage(registry_url: str, broker_name: str,
         assert proc.alive(), f"connector died during the pause:\n{proc.log_tail()}"
         stats = sim.sim.state.stats
         out["sim_gaps_after_pause"] = (stats.gaps, stats.dropped)
-        fills_a = _settled_fills(sim, proc, broker.bootstrap, prefix, registry_url, 0,
+        fills_a = settled_fills(sim, proc, broker.bootstrap, prefix, registry_url, 0,
                                  resumed_ns + 5_000_000_000, 60.0)
         recovered_at = time.monotonic()
         peak = rss.peak_kb(paused_at, recovered_at)
@@ -164,7 +124,7 @@ def outage(registry_url: str, broker_name: str,
         broker.restart()
         restarted_ns = time.time_ns()
         out.update(killed_ns=killed_ns, restarted_ns=restarted_ns)
-        fills_b = _settled_fills(sim, proc, broker.bootstrap, prefix, registry_url,
+        fills_b = settled_fills(sim, proc, broker.bootstrap, prefix, registry_url,
                                  0 if durable else killed_ns, restarted_ns + 5_000_000_000, 90.0)
         out.update(fills_b=fills_b, durable=durable, acked_before_kill=acked_before_kill)
         if fills_b.duplicates:  # for whoever reads a failure: which copies, from where

@@ -27,18 +27,19 @@ from connector.sandbox.broker import free_port
 from connector.sandbox.kafka import ClusterOptions, KafkaCluster
 from connector.sandbox.simulator import SimulatorConfig
 from connector.serde.topics import TopicNames
-from tests.chaos.test_broker_outage import RSS_GROWTH_CEILING_MB, _settled_fills
-from tests.integration.test_health import get
 from tests.support.chaos import (
+    RSS_GROWTH_CEILING_MB,
     ConnectorProcess,
     RssSampler,
     connector_env,
     new_prefix,
     read_family,
+    settled_fills,
     wait_subscribed,
     wait_until,
 )
 from tests.support.e2e import KEY
+from tests.support.http import http_get
 
 pytestmark = pytest.mark.kafka_only("replication needs a real multi-broker cluster")
 
@@ -48,7 +49,7 @@ BELOW_ISR_S = 30.0
 
 
 def _readyz(port: int) -> int:
-    return get(f"http://127.0.0.1:{port}/readyz")[0]
+    return http_get(f"http://127.0.0.1:{port}/readyz")[0]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def cluster_run(registry_url: str, tmp_path_factory: pytest.TempPathFactory
         wait_until(lambda: cluster.leader(fills_topic, 0) not in (-1, leader.node_id), 30,
                    "a new leader for fills-0", 0.5)
         out["new_leader_s"] = (time.time_ns() - killed_ns) / 1e9
-        fills_a = _settled_fills(sim, proc, cluster.running_bootstrap(), prefix, registry_url,
+        fills_a = settled_fills(sim, proc, cluster.running_bootstrap(), prefix, registry_url,
                                  0, killed_ns + 5_000_000_000, 90.0)
         out.update(fills_a=fills_a, killed_leader=leader.node_id)
         print(f"\n[cluster] (a) leader node {leader.node_id} of {fills_topic}-0 killed; new "
@@ -105,12 +106,12 @@ def cluster_run(registry_url: str, tmp_path_factory: pytest.TempPathFactory
         # a broker returns: two in sync again, writes resume
         cluster.start_node(second)
         back_ns = time.time_ns()
-        fills_b = _settled_fills(sim, proc, cluster.running_bootstrap(), prefix, registry_url,
+        fills_b = settled_fills(sim, proc, cluster.running_bootstrap(), prefix, registry_url,
                                  0, back_ns + 5_000_000_000, 120.0)
         wait_until(lambda: _readyz(port) == 200, 60, "/readyz 200 again", 1.0)
         out["ready_after"] = _readyz(port)
         cluster.start_node(leader)  # all three back before the final read
-        fills_all = _settled_fills(sim, proc, cluster.bootstrap, prefix, registry_url, 0,
+        fills_all = settled_fills(sim, proc, cluster.bootstrap, prefix, registry_url, 0,
                                    time.time_ns() + 3_000_000_000, 90.0)
         out.update(fills_b=fills_b, fills_all=fills_all, same_process=proc.pid == pid,
                    below_ns=below_ns, peak_kb=rss.peak_kb())

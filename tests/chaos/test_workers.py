@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from tests.support.chaos import (
     wait_until,
 )
 from tests.support.e2e import KEY, _parse_ledger
+from tests.support.http import http_get
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "BTC-USDT")
 TOPICS = ("orders", "fills", "tca", *(f"prices:{s}" for s in SYMBOLS))
@@ -43,16 +42,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
 
 
 def _ledger_prices(sim: SimulatorThread) -> dict[str, list[list[int]]]:
@@ -87,15 +76,15 @@ def test_two_workers_share_the_stream_and_lose_or_double_nothing(
         def ready() -> bool:
             if not proc.alive():
                 raise AssertionError(f"connector exited early:\n{proc.log_tail()}")
-            return _get(port, "/readyz")[0] == 200
+            return http_get(f"http://127.0.0.1:{port}" + "/readyz")[0] == 200
 
         wait_until(ready, 60, "both workers ready behind the supervisor's /readyz", 0.3)
-        status, body = _get(port, "/readyz")
+        status, body = http_get(f"http://127.0.0.1:{port}" + "/readyz")
         assert json.loads(body)["workers"] == {"0": {"status": 200}, "1": {"status": 200}}
         time.sleep(RUN_S)
-        status, metrics = _get(port, "/metrics")
+        status, metrics = http_get(f"http://127.0.0.1:{port}" + "/metrics")
         assert status == 200
-        assert _get(port, "/healthz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{port}" + "/healthz")[0] == 200
         rc = proc.terminate()
         assert rc == 0, f"SIGTERM must drain both workers and exit 0, got {rc}:\n" \
                         f"{proc.log_tail()}"

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ from connector.demo import SimulatorThread
 from connector.sandbox.brokers import Broker
 from connector.sandbox.simulator import SimulatorConfig
 from tests.support.e2e import sim_call
+from tests.support.http import http_get
 
 KEY = "seq_test_key"
 
@@ -30,14 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 @pytest.fixture
@@ -51,7 +42,7 @@ async def wait_status(url: str, status: int, timeout: float = 40.0) -> dict[str,
     end = loop.time() + timeout
     body = ""
     while loop.time() < end:
-        code, body = await asyncio.to_thread(get, url)
+        code, body = await asyncio.to_thread(http_get, url)
         if code == status:
             return json.loads(body) if body.startswith("{") else {"text": body}
         await asyncio.sleep(0.25)
@@ -84,17 +75,17 @@ def test_readiness_follows_silence_and_broker_outage(own_broker: Broker,
             # the simulator goes silent: prices and book go stale
             await asyncio.to_thread(sim_call, sim, _stall(sim, 8.0))
             seen["silent"] = await wait_status(base + "/readyz", 503)
-            assert (await asyncio.to_thread(get, base + "/healthz"))[0] == 200
+            assert (await asyncio.to_thread(http_get, base + "/healthz"))[0] == 200
             seen["recovered"] = await wait_status(base + "/readyz", 200, timeout=30)
             # the broker stops: records wait unacknowledged
             own_broker.pause()
             try:
                 seen["broker_down"] = await wait_status(base + "/readyz", 503)
-                assert (await asyncio.to_thread(get, base + "/healthz"))[0] == 200
+                assert (await asyncio.to_thread(http_get, base + "/healthz"))[0] == 200
             finally:
                 own_broker.resume()
             seen["broker_back"] = await wait_status(base + "/readyz", 200, timeout=60)
-            seen["metrics"] = (await asyncio.to_thread(get, base + "/metrics"))[1]
+            seen["metrics"] = (await asyncio.to_thread(http_get, base + "/metrics"))[1]
         finally:
             connector.stop()
             await task

@@ -11,13 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from connector.sandbox.broker import free_port
+from tests.support.http import http_get
 
 LogLine = dict[str, Any]
 
@@ -99,12 +98,7 @@ class ConnectorRun:
 
     # -- its ops port ---------------------------------------------------------------------
     def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
-                                        timeout=5) as resp:
-                return int(resp.status), resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read().decode()
+        return http_get(f"http://127.0.0.1:{self.port}{path}")
 
     def get_json(self, path: str) -> tuple[int, dict[str, Any]]:
         status, body = self.get(path)

@@ -13,15 +13,17 @@ import json
 import struct
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import avro.io
 import avro.schema
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import RetriableError
 
 MAGIC_BYTE = 0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,27 +81,43 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
 
 
 def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> set[int]:
-    """The topic's partition ids, asking again until ``deadline``.
-
-    A broker just back from SIGSTOP or a restart can fail a metadata request
-    (connection reset, request timed out) while it re-registers with its
-    controller; that is the broker recovering, not the reader's answer, so it
-    is retried like a topic that does not exist yet.
-    """
-    last_error: KafkaError | None = None
+    """The topic's partition ids, asking again until ``deadline`` while it is
+    not listed yet or the metadata request fails retriably."""
     while True:
-        try:
-            partitions: set[int] = consumer.partitions_for_topic(topic)
-            if partitions:
-                return partitions
-        except KafkaError as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            if last_error is not None:
-                raise TimeoutError(f"no metadata for {topic!r}: {last_error!r}") from last_error
-            return set()
+        partitions: set[int] = _retrying(lambda: consumer.partitions_for_topic(topic), deadline)
+        if partitions or time.monotonic() > deadline:
+            return partitions
         time.sleep(0.1)
         consumer.cluster.request_update()
+
+
+def topic_exists(bootstrap: str, topic: str, timeout_s: float = 30.0) -> bool:
+    """Whether the broker lists ``topic`` (kafka-python; creates nothing)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, allow_auto_create_topics=False)
+    try:
+        topics: set[str] = _retrying(consumer.topics, time.monotonic() + timeout_s)
+        return topic in topics
+    finally:
+        consumer.close()
+
+
+def _retrying(call: Callable[[], T], deadline: float) -> T:
+    """``call()``, again after a retriable failure until ``deadline``.
+
+    A broker just back from SIGSTOP is fenced by its controller until its next
+    heartbeat: its metadata then lists no broker and no leader, and
+    kafka-python raises MetadataEmptyBrokerList (seen on Apache Kafka right
+    after the outage test's minute-long pause; a connection reset or a timed
+    out request looks the same). That is the broker recovering, not the answer.
+    """
+    while True:
+        try:
+            return call()
+        except RetriableError as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Kafka metadata still failing: {exc!r}") from exc
+            time.sleep(0.2)
 
 
 def _caught_up(consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
