@@ -5,7 +5,8 @@ One connector process spends about one core (the hot path is Python). With
 starts N worker processes, each a whole ordinary connector (own socket, own
 hand-off, own idempotent producer) over its share of the subscriptions:
 
-- market-data topics of ``sequence.stream_topics`` (prices, book, funding,
+- the plan is the replicas' (``sharding.shard_specs``): market-data topics of
+  ``sequence.stream_topics`` (prices, book, funding,
   fair_price, traces) are dealt out round-robin, in the configured order;
   everything about one Sequence topic stays in one worker, so per-key order
   is kept exactly as with one process;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -35,7 +37,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,53 +47,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from connector.config import Settings
-from connector.errors import BadInputError
 from connector.observe.http import OpsServer
-from connector.protocol.channels import family_of_channel
-from connector.protocol.families import ACCOUNT_FAMILIES
+from connector.sharding import ShardSpec, shard_specs
 
 log = logging.getLogger(__name__)
 
 # Families whose identities (dedupe) and REST backfill must live in one process.
-SINGLE_OWNER = ACCOUNT_FAMILIES
 
 
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    stream_topics: tuple[str, ...]
-    lifecycle: tuple[str, ...]
-    sse: tuple[str, ...]
-
-
-def _owner_only(topic: str) -> bool:
-    try:
-        return family_of_channel(topic) in SINGLE_OWNER
-    except BadInputError:
-        return True  # a topic we cannot route: let worker 0 report the rejection
-
-
-def shard_plan(settings: Settings, workers: int | None = None) -> list[Shard]:
-    """The subscriptions of each worker; workers that would get nothing are left out."""
+def shard_plan(settings: Settings, workers: int | None = None) -> list[ShardSpec]:
+    """The subscriptions of each worker: the replicas' plan
+    (``sharding.shard_specs``), less the shards that would get nothing."""
     n = workers if workers is not None else settings.connector.workers
-    s = settings.sequence
-    owner = [t for t in s.stream_topics if _owner_only(t)]
-    market = [t for t in s.stream_topics if not _owner_only(t)]
-    streams: list[list[str]] = [[] for _ in range(n)]
-    streams[0].extend(owner)
-    for i, topic in enumerate(market):
-        # worker 0 already carries the trading topics: it is dealt to last
-        streams[(i + 1) % n].append(topic)
-    shards: list[Shard] = []
-    for i in range(n):
-        lifecycle = s.lifecycle if i == 0 else ()
-        sse = s.sse if i == 0 else ()
-        if streams[i] or lifecycle or sse:
-            shards.append(Shard(len(shards), tuple(streams[i]), tuple(lifecycle), tuple(sse)))
-    return shards
+    specs = [spec for spec in shard_specs(settings, n) if not spec.empty]
+    return [dataclasses.replace(spec, index=i) for i, spec in enumerate(specs)]
 
 
-def worker_overrides(settings: Settings, shard: Shard, port: int) -> dict[str, dict[str, Any]]:
+def worker_overrides(settings: Settings, shard: ShardSpec, port: int) -> dict[str, dict[str, Any]]:
     """``load_settings`` overrides that turn the whole config into one worker's."""
     overrides: dict[str, dict[str, Any]] = {
         "sequence": {"stream_topics": shard.stream_topics, "lifecycle": shard.lifecycle,
@@ -169,7 +140,7 @@ class Supervisor:
         s = settings.sequence
         # with connector.shards: N replicas, each a group member (connector/replicas.py)
         self.shards = shard_plan(settings) if not settings.connector.shards else [
-            Shard(i, s.stream_topics, s.lifecycle, s.sse)
+            ShardSpec(i, s.stream_topics, s.lifecycle, s.sse)
             for i in range(settings.connector.workers)]
         self.ports = [_free_port() for _ in self.shards]
         self._ctx = multiprocessing.get_context("spawn")
