@@ -52,8 +52,6 @@ from connector.sharding import ShardSpec, shard_specs
 
 log = logging.getLogger(__name__)
 
-# Families whose identities (dedupe) and REST backfill must live in one process.
-
 
 def shard_plan(settings: Settings, workers: int | None = None) -> list[ShardSpec]:
     """The subscriptions of each worker: the replicas' plan

@@ -296,15 +296,19 @@ class KafkaSink:
         if self._on_failed is not None:
             self._on_failed(record[P_TOPIC], err)
 
+    def _latch_refusal(self, err: KafkaError) -> None:
+        """Keep a refused login or certificate as the first error. It is heard
+        only in the error callback: the records would wait out message.timeout.ms
+        and be resent on a new producer, forever. Start-up's own clients meet a
+        refusal first, unless the topics were made beforehand and no dedupe
+        state is read back (a market-data worker)."""
+        if is_refusal(err) and self._first_error is None:
+            self._first_error = RefusedError(err)
+
     def _on_error(self, err: KafkaError, generation: int) -> None:
         if generation != self._generation:
             return
-        if is_refusal(err) and self._first_error is None:
-            # Heard only here: the records would wait out message.timeout.ms
-            # and be resent on a new producer, forever. Start-up's own clients
-            # meet a refusal first, unless the topics were made beforehand
-            # and no dedupe state is read back (a market-data worker).
-            self._first_error = RefusedError(err)
+        self._latch_refusal(err)
         if err.fatal():
             self.request_rebuild(f"fatal producer error {err.name()}: {err.str()}")
         else:

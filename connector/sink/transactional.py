@@ -37,7 +37,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from connector.errors import FatalError, TransientError
-from connector.sink.errors import is_refusal, kafka_call
+from connector.sink.errors import kafka_call
 from connector.sink.producer import (
     P_EVENT,
     P_RECV,
@@ -49,7 +49,6 @@ from connector.sink.producer import (
     Headers,
     KafkaSink,
     QueueFull,
-    RefusedError,
 )
 
 log = logging.getLogger(__name__)
@@ -153,8 +152,7 @@ class TransactionalSink(KafkaSink):
 
     def _on_error(self, err: KafkaError, generation: int) -> None:
         # every generation: an abort bumps it without a new producer
-        if is_refusal(err) and self._first_error is None:
-            self._first_error = RefusedError(err)  # login or certificate refused
+        self._latch_refusal(err)
         if err.fatal():
             self._latch(TransactionFailed(f"fatal producer error {err.name()}: {err.str()}",
                                           err.code()))
