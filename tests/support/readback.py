@@ -51,14 +51,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
     fetch response reports. ListOffsets "latest" (end_offsets) is not used:
     tansu answers it wrongly for batches holding several records.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        # the partition list is what we need, not any auto-created topic
-        allow_auto_create_topics=False,
-        isolation_level="read_committed" if read_committed else "read_uncommitted",
-    )
+    consumer = _consumer(bootstrap, read_committed)
     try:
         deadline = time.monotonic() + timeout_s
         partitions = _partitions(consumer, topic, deadline)
@@ -80,6 +73,17 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 15.0,
         consumer.close()
 
 
+def _consumer(bootstrap: str, read_committed: bool = False) -> KafkaConsumer:
+    """A groupless consumer that asks about topics without creating any."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        allow_auto_create_topics=False,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
+    )
+
+
 def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> set[int]:
     """The topic's partition ids, asking again until ``deadline`` while it is
     not listed yet or the metadata request fails retriably."""
@@ -93,8 +97,7 @@ def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> set[int
 
 def topic_exists(bootstrap: str, topic: str, timeout_s: float = 30.0) -> bool:
     """Whether the broker lists ``topic`` (kafka-python; creates nothing)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             group_id=None, allow_auto_create_topics=False)
+    consumer = _consumer(bootstrap)
     try:
         topics: set[str] = _retrying(consumer.topics, time.monotonic() + timeout_s)
         return topic in topics
